@@ -1,0 +1,34 @@
+"""Shared test set-up: quiet logs, a fresh Keras session per test, shared-data paths."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# CI and the developers' machines have the shared data beside the repository.
+SHARED_DATA = pathlib.Path(
+    os.environ.get("KERAS_MPCL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    keras.config.set_dtype_policy("float32")
+    keras.utils.clear_session()
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def shared_data():
+    """Path to ../shared/data; skips the test where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(
+            f"shared data not found at {SHARED_DATA} (set KERAS_MPCL_SHARED_DATA "
+            "or run from a checkout that has ../shared/data, as CI does)"
+        )
+    return SHARED_DATA
