@@ -1,0 +1,338 @@
+"""`group_dataset`: translation groups -> `tf.data` batches of `(texts, group_ids)`."""
+
+import logging
+
+import numpy as np
+
+from keras_mpcl.data import corpus
+from keras_mpcl.data.streaming import StreamingTranslationGroups
+
+logger = logging.getLogger("keras_mpcl.data")
+
+SAMPLING = ("random", "fixed")
+INCOMPLETE = ("pad", "skip")
+REMAINDER = ("pad", "drop")
+PADDING_ID = -1
+# Default shuffle window of a streamed corpus, in groups (in memory: all groups).
+STREAMING_SHUFFLE_BUFFER = 10_000
+_UNAVAILABLE = 1e9  # sort key of members a group does not have
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` should be one of {choices}. Received: `{name}` = {value!r}"
+        )
+
+
+def _check_int(name, value, minimum, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` should be {what}. Received: `{name}` = {value!r}")
+
+
+def _stateless_key(seed, stream):
+    import tensorflow as tf
+
+    return tf.constant([seed, stream], dtype=tf.int64)
+
+
+def group_dataset(
+    groups,
+    *,
+    groups_per_batch,
+    group_size,
+    seed,
+    languages=None,
+    sampling="random",
+    anchor=None,
+    incomplete="pad",
+    remainder="pad",
+    epochs=1,
+    shuffle=True,
+    shuffle_buffer=None,
+    prefetch=True,
+):
+    """Batches of translation groups as a `tf.data.Dataset` of `(texts, group_ids)`.
+
+    Each batch holds `groups_per_batch` groups of `group_size` rows, flattened
+    to `N = groups_per_batch * group_size` rows: `texts` is a `tf.string`
+    tensor of shape `(N,)` and `group_ids` an `int32` tensor of shape `(N,)`.
+    Rows `g * group_size` to `(g + 1) * group_size - 1` belong to the `g`-th
+    group of the batch: its members first (the `anchor` language first of
+    all when given), then padding rows with text `""` and id `-1`. A group's id
+    is its `group_index` in the corpus (for a streamed corpus, its 0-based
+    line number), so it is unique within a batch and across shards. Feed the
+    dataset straight to `model.fit` of a keras-hub text model with a
+    preprocessor (the preprocessor tokenizes `texts` inside `tf.data`) and
+    a `keras_mpcl.losses.MultiPositiveContrastiveLoss`; this works on the
+    TensorFlow, JAX and PyTorch backends.
+
+    Guarantees: no group appears twice in a batch (batches never span two
+    epochs); no identical text appears under two group ids in a batch (corpora
+    in memory merge such groups when read; as a guard, and for streamed
+    corpora, a group repeating a text of an earlier group of its batch is
+    turned into padding rows). Everything is determined by `seed`: the same
+    arguments give the same batches, whatever the global random seed.
+
+    Groups are shuffled per epoch: a corpus in memory fully (by default),
+    a streamed one within consecutive windows of `shuffle_buffer` groups.
+    Groups with fewer than two members among `languages`, fewer than
+    `group_size` with `incomplete="skip"`, or without the `anchor` are
+    skipped; for corpora in memory their number is logged to the
+    `"keras_mpcl.data"` logger together with the batches per epoch.
+
+    Note: iterating the dataset twice gives the same batches; for several
+    epochs of `model.fit`, pass `epochs` here (or `epochs=None` and
+    `steps_per_epoch` to `fit`) so that each epoch is shuffled differently.
+    For multi-worker training, give each worker `groups.shard(num_workers,
+    worker_index)`.
+
+    Args:
+        groups: a `TranslationGroups` or `StreamingTranslationGroups`.
+        groups_per_batch: int. Groups per batch. Must be >= 1.
+        group_size: int. Rows per group (members plus padding). Must be >= 2
+            and at most the number of `languages`.
+        seed: int. Seed of the shuffling and member sampling.
+        languages: list of str or `None`. The languages members are drawn
+            from, in preference order for `sampling="fixed"`.
+            Defaults to `None` (all languages of the corpus).
+        sampling: str. `"random"`: `group_size` members drawn at random from
+            the group's available languages, anew at every step. `"fixed"`:
+            the first `group_size` available languages in `languages` order
+            (all of them when `group_size == len(languages)`).
+            Defaults to `"random"`.
+        anchor: str or `None`. A language always included and placed first in
+            its group, e.g. `"en"` for the `anchors="first"` baseline of the
+            loss. Defaults to `None`.
+        incomplete: str. Groups with fewer than `group_size` available members:
+            `"pad"` fills their rows with padding (id `-1`), `"skip"` leaves
+            them out. Defaults to `"pad"`.
+        remainder: str. The last, partial batch of an epoch: `"pad"` fills it
+            with padding groups, `"drop"` drops it (those groups come in
+            other epochs' batches, as the order changes). Either way every
+            batch has `N` rows. Defaults to `"pad"`.
+        epochs: int or `None`. Passes over the corpus; `None` repeats forever.
+            Defaults to `1`.
+        shuffle: bool. Shuffle the groups each epoch. Defaults to `True`.
+        shuffle_buffer: int or `None`. Size of the shuffled windows of groups.
+            Defaults to `None`: the whole corpus in memory, 10000 groups for a
+            streamed corpus.
+        prefetch: bool. Prefetch batches (`tf.data.AUTOTUNE`).
+            Defaults to `True`.
+
+    Returns:
+        A `tf.data.Dataset` of `(texts, group_ids)` with shapes `(N,)`.
+
+    Examples:
+
+    >>> from keras_mpcl.data import TranslationGroups
+    >>> groups = TranslationGroups({
+    ...     "en": ["Hello.", "Thank you.", "Good night."],
+    ...     "de": ["Hallo.", "Danke.", ""],
+    ...     "fr": ["Bonjour.", "Merci.", "Bonne nuit."],
+    ... })
+    >>> dataset = group_dataset(groups, groups_per_batch=2, group_size=3,
+    ...                         seed=0, sampling="fixed", shuffle=False)
+    >>> for texts, group_ids in dataset.as_numpy_iterator():
+    ...     print([t.decode() for t in texts], group_ids.tolist())
+    ['Hello.', 'Hallo.', 'Bonjour.', 'Thank you.', 'Danke.', 'Merci.'] [0, 0, 0, 1, 1, 1]
+    ['Good night.', 'Bonne nuit.', '', '', '', ''] [2, 2, -1, -1, -1, -1]
+
+    With `model.fit`:
+
+    ```python
+    encoder = keras_hub.models.BertTextEmbedder.from_preset(...)
+    encoder.compile(optimizer="adam",
+                    loss=keras_mpcl.losses.MultiPositiveContrastiveLoss())
+    encoder.fit(group_dataset(groups, groups_per_batch=32, group_size=4,
+                              seed=0, epochs=3))
+    ```
+
+    Reference:
+    - [Zhao et al., 2024](https://arxiv.org/abs/2309.08929)
+    """
+    import tensorflow as tf
+
+    in_memory = isinstance(groups, corpus.TranslationGroups)
+    if not in_memory and not isinstance(groups, StreamingTranslationGroups):
+        raise TypeError(
+            "`groups` should be a `keras_mpcl.data.TranslationGroups` or "
+            f"`StreamingTranslationGroups`. Received: {type(groups).__name__}; "
+            "build one with e.g. `TranslationGroups.from_jsonl(path)`"
+        )
+    _check_int("groups_per_batch", groups_per_batch, 1, "a positive int")
+    _check_int("group_size", group_size, 2, "an int >= 2 (a group needs a positive)")
+    _check_int("seed", seed, 0, "a non-negative int")
+    _check_choice("sampling", sampling, SAMPLING)
+    _check_choice("incomplete", incomplete, INCOMPLETE)
+    _check_choice("remainder", remainder, REMAINDER)
+    if epochs is not None:
+        _check_int("epochs", epochs, 1, "a positive int or None (repeat forever)")
+    if shuffle_buffer is not None:
+        _check_int("shuffle_buffer", shuffle_buffer, 1, "a positive int or None")
+
+    all_languages = groups.languages
+    pool = list(all_languages) if languages is None else corpus.check_known_languages(
+        languages, all_languages
+    )
+    if len(set(pool)) != len(pool) or not pool:
+        raise ValueError(
+            f"`languages` should list distinct languages. Received: `languages` = {pool}"
+        )
+    if group_size > len(pool):
+        raise ValueError(
+            f"`group_size` should be at most the number of languages to draw "
+            f"from ({len(pool)}: {pool}). Received: `group_size` = {group_size}"
+        )
+    if anchor is not None and anchor not in pool:
+        raise ValueError(
+            f"Unknown `anchor` language {anchor!r}: it should be one of the "
+            f"languages members are drawn from, {pool}"
+        )
+    num_columns = len(all_languages)
+    in_pool = np.array([lang in pool for lang in all_languages])
+    rank = np.array(
+        [pool.index(lang) if lang in pool else _UNAVAILABLE for lang in all_languages],
+        dtype=np.float32,
+    )
+    anchor_column = -1 if anchor is None else all_languages.index(anchor)
+    min_members = group_size if incomplete == "skip" else 2
+
+    if in_memory:
+        table = groups.table()
+        present = (table != "") & in_pool
+        usable = present.sum(axis=1) >= min_members
+        if anchor is not None:
+            usable &= present[:, anchor_column]
+        num_usable = int(usable.sum())
+        if num_usable == 0:
+            raise ValueError(
+                f"No group has at least {min_members} members among {pool}"
+                + (f" including the anchor {anchor!r}" if anchor else "")
+                + f" ({len(groups)} groups); lower `group_size`, use "
+                "`incomplete='pad'` or choose other `languages`"
+            )
+        index = groups.group_index[usable]
+        if index.max() >= 2**31:
+            raise ValueError("group ids exceed int32; shard the corpus")
+        base = tf.data.Dataset.from_tensor_slices(
+            (tf.constant(table[usable].astype(object), tf.string), index)
+        )
+        full, partial = divmod(num_usable, groups_per_batch)
+        batches = full + (partial > 0 and remainder == "pad")
+        if batches == 0:
+            raise ValueError(
+                f"`groups_per_batch` = {groups_per_batch} exceeds the {num_usable} "
+                "usable groups and `remainder='drop'` would leave no batch; lower "
+                "`groups_per_batch` or use `remainder='pad'`"
+            )
+        logger.info(
+            "group_dataset: %d of %d groups usable (%d skipped: fewer than %d "
+            "members among %d languages%s); %d batches of %d groups x %d rows "
+            "per epoch; last batch: %d groups %s",
+            num_usable, len(groups), len(groups) - num_usable, min_members,
+            len(pool), f" or no {anchor!r} member" if anchor else "", batches,
+            groups_per_batch, group_size, partial,
+            "padded" if remainder == "pad" else "dropped this epoch",
+        )
+    else:
+        pool_mask = tf.constant(in_pool)
+
+        def is_usable(texts, index):
+            available = tf.logical_and(tf.not_equal(texts, ""), pool_mask)
+            ok = tf.reduce_sum(tf.cast(available, tf.int32)) >= min_members
+            if anchor is not None:
+                ok = tf.logical_and(ok, available[anchor_column])
+            return ok
+
+        base = groups._tf_groups().filter(is_usable)
+        num_usable = batches = None
+
+    buffer = shuffle_buffer or (num_usable if in_memory else STREAMING_SHUFFLE_BUFFER)
+    shuffle_key = _stateless_key(seed, 0)
+    member_key = _stateless_key(seed, 1)
+
+    def permute(epoch_seed, block, texts, index):
+        # Each window's order depends only on (seed, epoch, window), so it is
+        # reproducible whatever the global seed and the iteration count.
+        block_seed = tf.random.experimental.stateless_fold_in(epoch_seed, block)
+        keys = tf.random.stateless_uniform(tf.shape(index), seed=block_seed)
+        order = tf.argsort(keys, stable=True)
+        return tf.gather(texts, order), tf.gather(index, order)
+
+    def pad_batch(texts, index):
+        missing = groups_per_batch - tf.shape(index)[0]
+        texts = tf.pad(texts, [[0, missing], [0, 0]], constant_values="")
+        index = tf.pad(index, [[0, missing]], constant_values=PADDING_ID)
+        return (
+            tf.ensure_shape(texts, [groups_per_batch, num_columns]),
+            tf.ensure_shape(index, [groups_per_batch]),
+        )
+
+    def one_epoch(epoch):
+        dataset = base
+        if shuffle:
+            epoch_seed = tf.random.experimental.stateless_fold_in(shuffle_key, epoch)
+            dataset = (
+                dataset.batch(buffer)
+                .enumerate()
+                .map(lambda b, x: permute(epoch_seed, b, *x))
+                .unbatch()
+            )
+        dataset = dataset.batch(groups_per_batch, drop_remainder=remainder == "drop")
+        if remainder == "pad":
+            dataset = dataset.map(pad_batch)
+        return dataset
+
+    epoch_range = tf.data.Dataset.range(epochs if epochs is not None else 2**62)
+    dataset = epoch_range.flat_map(one_epoch)
+
+    rank_row = tf.constant(rank)[None, :]
+    pool_row = tf.constant(in_pool)[None, :]
+    column = tf.range(num_columns)[None, :]
+    n = groups_per_batch * group_size
+    slot = tf.range(n) // group_size
+
+    def sample_members(step, batch):
+        texts, index = batch
+        available = tf.logical_and(tf.not_equal(texts, ""), pool_row)
+        available = tf.logical_and(available, (index >= 0)[:, None])
+        if sampling == "random":
+            step_seed = tf.random.experimental.stateless_fold_in(member_key, step)
+            scores = tf.random.stateless_uniform(tf.shape(texts), seed=step_seed)
+        else:
+            scores = tf.broadcast_to(rank_row, tf.shape(texts))
+        if anchor is not None:
+            scores = tf.where(column == anchor_column, -1.0, scores)
+        scores = tf.where(available, scores, _UNAVAILABLE)
+        order = tf.argsort(scores, axis=1, stable=True)[:, :group_size]
+        valid = tf.gather(available, order, batch_dims=1)
+        chosen = tf.where(valid, tf.gather(texts, order, batch_dims=1), "")
+        ids = tf.where(valid, index[:, None], PADDING_ID)
+        # Guard: a text under two ids would be a false negative for the loss;
+        # blank the later group (merged corpora never trigger this).
+        flat_texts = tf.reshape(chosen, [n])
+        flat_valid = tf.reshape(valid, [n])
+        clash = tf.logical_and(
+            tf.equal(flat_texts[:, None], flat_texts[None, :]),
+            tf.logical_and(flat_valid[:, None], flat_valid[None, :]),
+        )
+        clash = tf.logical_and(clash, slot[None, :] < slot[:, None])
+        blanked = tf.reduce_any(
+            tf.reshape(tf.reduce_any(clash, axis=1), [groups_per_batch, group_size]),
+            axis=1,
+        )[:, None]
+        chosen = tf.where(blanked, "", chosen)
+        ids = tf.where(blanked, tf.constant(PADDING_ID, tf.int64), ids)
+        return tf.reshape(chosen, [n]), tf.cast(tf.reshape(ids, [n]), tf.int32)
+
+    dataset = dataset.enumerate().map(
+        sample_members, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    if in_memory and epochs is not None:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches * epochs))
+    if prefetch:
+        dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options)

@@ -1,0 +1,263 @@
+"""`StreamingTranslationGroups`: line-aligned corpora read lazily from disk."""
+
+import pathlib
+
+import numpy as np
+
+from keras_mpcl.data import corpus
+from keras_mpcl.data import readers
+from keras_mpcl.data.errors import CorpusFormatError
+from keras_mpcl.data.summary import CorpusSummary
+
+_WHITESPACE_BYTES = np.frombuffer(b" \t\r\f\v", dtype=np.uint8)
+_BOM = b"\xef\xbb\xbf"
+# Above this total size the scan shows a progress bar (with verbose="auto").
+_PROGRESS_BYTES = 256 * 2**20
+
+
+def _count_lines(block):
+    """(lines, whitespace-only lines) of a block of whole `\\n`-ended lines."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    content = np.cumsum(~np.isin(data, _WHITESPACE_BYTES) & (data != 10), dtype=np.int64)
+    starts = np.concatenate([[0], newlines[:-1] + 1])
+    before_start = np.where(starts > 0, content[np.maximum(starts - 1, 0)], 0)
+    blank = int(np.count_nonzero(content[newlines] - before_start == 0))
+    return newlines.size, blank
+
+
+def scan_lines(path, chunk_bytes=1 << 22, progress=None):
+    """Counts the lines and blank lines of a file and checks it is UTF-8.
+
+    Reads `chunk_bytes` at a time, so memory stays flat whatever the size.
+
+    Returns:
+        `(lines, blank_lines, has_bom)`.
+
+    Raises:
+        CorpusFormatError: on undecodable bytes, naming the line.
+    """
+    lines = blank = 0
+    carry = b""
+    has_bom = False
+    with open(path, "rb") as file:
+        first = True
+        while True:
+            chunk = file.read(chunk_bytes)
+            if progress is not None and chunk:
+                progress(len(chunk))
+            if first:
+                has_bom = chunk.startswith(_BOM)
+                first = False
+            if not chunk:
+                block, carry = carry, b""
+                if not block:
+                    break
+                block += b"\n"  # the last line has no newline
+            else:
+                data = carry + chunk
+                cut = data.rfind(b"\n") + 1
+                block, carry = data[:cut], data[cut:]
+                if not block:
+                    continue
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise CorpusFormatError(
+                    f"undecodable bytes {block[error.start:error.end]!r}: corpus "
+                    "files should be UTF-8 text; re-encode the file, e.g. "
+                    "`iconv -f <its encoding> -t UTF-8`",
+                    path,
+                    lines + block.count(b"\n", 0, error.start) + 1,
+                ) from None
+            counted, blanks = _count_lines(block)
+            lines += counted
+            blank += blanks
+            if not chunk:
+                break
+    return lines, blank, has_bom
+
+
+class StreamingTranslationGroups:
+    """Line-aligned translation files read lazily, for corpora larger than memory.
+
+    Line `i` of every file is group `i` (its group id in batches is the
+    0-based line number). Construction scans each file once, in fixed-size
+    chunks, to check that all have the same number of lines and are valid
+    UTF-8 and to count blank lines; texts are then read from disk while
+    batching (`keras_mpcl.data.group_dataset`), so memory stays flat as the
+    corpus grows. Unlike `TranslationGroups`, identical texts in different
+    groups cannot be merged ahead of time: `group_dataset` guards each batch
+    instead, blanking a group that repeats a text of an earlier group of the
+    batch.
+
+    Usually created with
+    `TranslationGroups.from_aligned_files(files, streaming=True)` or
+    `TranslationGroups.from_aligned_dir(..., streaming=True)`.
+
+    Args:
+        files: mapping from language code to file path.
+        chunk_bytes: int. Bytes read at a time by the scan.
+            Defaults to `4194304`.
+        verbose: `"auto"`, `True` or `False`. Show a progress bar while
+            scanning (`"auto"`: when the files exceed 256 MiB).
+            Defaults to `"auto"`.
+
+    Examples:
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "en.txt").write_text("Hello.\\nThank you.\\n")
+    >>> _ = (folder / "de.txt").write_text("Hallo.\\n\\n")
+    >>> groups = StreamingTranslationGroups(
+    ...     {"en": folder / "en.txt", "de": folder / "de.txt"})
+    >>> len(groups), groups.languages
+    (2, ('en', 'de'))
+    >>> groups.summary().empty_members_dropped
+    {'en': 0, 'de': 1}
+    """
+
+    def __init__(self, files, *, chunk_bytes=1 << 22, verbose="auto"):
+        if not isinstance(files, dict) or not files:
+            raise TypeError(
+                "`files` should be a non-empty mapping {language: path}. "
+                f"Received: {files!r}"
+            )
+        corpus._check_positive_int("chunk_bytes", chunk_bytes)
+        paths = {lang: pathlib.Path(p) for lang, p in files.items()}
+        for path in paths.values():
+            readers._check_file(path)
+        total = sum(p.stat().st_size for p in paths.values())
+        progress = None
+        if verbose is True or (verbose == "auto" and total > _PROGRESS_BYTES):
+            import keras
+
+            bar = keras.utils.Progbar(total, unit_name="byte")
+            seen = [0]
+
+            def progress(n):
+                seen[0] += n
+                bar.update(seen[0])
+
+        counts, blanks, boms = {}, {}, {}
+        for lang, path in paths.items():
+            counts[lang], blanks[lang], boms[lang] = scan_lines(path, chunk_bytes, progress)
+        readers.check_equal_line_counts(counts, paths)
+        num_lines = next(iter(counts.values()))
+        if num_lines == 0:
+            raise ValueError(f"Empty corpus: the files {list(map(str, paths.values()))} are empty")
+        self._files = paths
+        self._has_bom = boms
+        self._num_lines = num_lines
+        self._shard = (1, 0)
+        self._summary = CorpusSummary(
+            source=f"streamed aligned files ({len(paths)} languages, "
+            f"e.g. {next(iter(paths.values()))})",
+            languages=tuple(paths),
+            groups_read=num_lines,
+            groups=num_lines,
+            members_per_language={k: counts[k] - blanks[k] for k in paths},
+            empty_members_dropped=blanks,
+            reader_counts={
+                "streamed (empty members are skipped and text collisions "
+                "guarded per batch by group_dataset)": num_lines
+            },
+        )
+        self._summary.log()
+
+    @property
+    def languages(self):
+        """Tuple of the language codes, in column order."""
+        return tuple(self._files)
+
+    @property
+    def files(self):
+        """Dict from language code to file path."""
+        return dict(self._files)
+
+    def __len__(self):
+        num_workers, index = self._shard
+        return len(range(index, self._num_lines, num_workers))
+
+    def __repr__(self):
+        return (
+            f"<StreamingTranslationGroups: {len(self)} groups, "
+            f"{len(self._files)} languages {list(self._files)}>"
+        )
+
+    def summary(self):
+        """The `CorpusSummary` of the scan (member counts are for whole files)."""
+        return self._summary
+
+    def _derive(self, files, shard, step):
+        new = object.__new__(type(self))
+        new._files = files
+        new._has_bom = {k: self._has_bom[k] for k in files}
+        new._num_lines = self._num_lines
+        new._shard = shard
+        s = self._summary
+        new._summary = CorpusSummary(
+            source=s.source,
+            languages=tuple(files),
+            groups_read=s.groups_read,
+            groups=len(range(shard[1], self._num_lines, shard[0])),
+            members_per_language={k: s.members_per_language[k] for k in files},
+            empty_members_dropped={k: s.empty_members_dropped[k] for k in files},
+            reader_counts=s.reader_counts,
+            derived_by=s.derived_by + (step,),
+        )
+        return new
+
+    def select_languages(self, languages):
+        """Keeps only `languages`, in that order (see `TranslationGroups`)."""
+        languages = corpus.check_known_languages(languages, self.languages)
+        if not languages:
+            raise ValueError("`languages` should name at least one language")
+        files = {lang: self._files[lang] for lang in languages}
+        return self._derive(files, self._shard, f"select_languages({languages})")
+
+    def drop_languages(self, languages):
+        """Removes `languages`, e.g. to hold them out as unseen languages."""
+        languages = corpus.check_known_languages(languages, self.languages)
+        kept = [lang for lang in self.languages if lang not in languages]
+        if not kept:
+            raise ValueError("`drop_languages` would remove every language")
+        return self.select_languages(kept)
+
+    def shard(self, num_workers, worker_index):
+        """The lines of one worker: `worker_index::num_workers` (disjoint shards).
+
+        Each worker still reads the whole files but keeps only its lines.
+        Sharding a shard subdivides it.
+        """
+        corpus.check_shard(num_workers, worker_index)
+        outer, offset = self._shard
+        shard = (outer * num_workers, offset + outer * worker_index)
+        if shard[1] >= self._num_lines:
+            raise ValueError(
+                f"Empty corpus: shard {worker_index} of {num_workers} has no line "
+                f"({len(self)} lines)"
+            )
+        return self._derive(
+            dict(self._files), shard, f"shard {worker_index} of {num_workers}"
+        )
+
+    def _tf_groups(self):
+        """A `tf.data.Dataset` of `(texts (L,), line index)` read from disk."""
+        import tensorflow as tf
+
+        columns = []
+        for lang, path in self._files.items():
+            lines = tf.data.TextLineDataset(str(path))
+            if self._has_bom[lang]:
+                lines = lines.map(lambda t: tf.strings.regex_replace(t, "^\ufeff", ""))
+            columns.append(lines)
+        dataset = tf.data.Dataset.zip(tuple(columns)).enumerate()
+        num_workers, index = self._shard
+        if num_workers > 1:
+            dataset = dataset.shard(num_workers, index)
+        return dataset.map(
+            lambda i, texts: (tf.strings.strip(tf.stack(texts)), i),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
