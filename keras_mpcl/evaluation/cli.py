@@ -1,0 +1,94 @@
+"""`keras-mpcl evaluate`: argument parsing and the run, for `keras_mpcl.cli`."""
+
+import argparse
+import json
+import logging
+import pathlib
+
+from keras_mpcl.evaluation.report import TASKS
+from keras_mpcl.evaluation.report import evaluate_tasks
+
+
+def load_encoder(model):
+    """Loads a keras-hub `TextEmbedder` from a preset name or a local folder.
+
+    A folder may be one written by `save_to_preset` or a Hugging Face
+    format folder that keras-hub converts. Preset names need network access
+    to Kaggle / Hugging Face.
+    """
+    import keras_hub
+
+    path = pathlib.Path(model)
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"`--model` should be a preset name or a preset directory. Received "
+            f"the file {model!r}"
+        )
+    return keras_hub.models.TextEmbedder.from_preset(str(path) if path.is_dir() else model)
+
+
+def add_evaluate_arguments(parser):
+    """Adds the `evaluate` options to an `argparse` parser; returns it."""
+    parser.add_argument(
+        "--model", required=True,
+        help="keras-hub preset name or a preset directory (save_to_preset or HF format)",
+    )
+    parser.add_argument(
+        "--task", action="append", required=True, metavar="NAME=PATH",
+        help=f"task and its data folder; NAME in {', '.join(TASKS)}; repeatable",
+    )
+    parser.add_argument(
+        "--languages", nargs="+", default=None,
+        help="language codes to keep (dataset codes: deu, deu_Latn, de; default all)",
+    )
+    parser.add_argument("--output", required=True, help="path of the JSON report")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sib200-train-language", default="eng_Latn")
+    parser.add_argument("--sib200-classifier", choices=("logistic", "knn"), default="logistic")
+    parser.add_argument(
+        "--ntrex-lines", default="1800:1997",
+        help="0-based START:STOP line range of NTREX to evaluate (default held-out 1800:1997)",
+    )
+    return parser
+
+
+def run_evaluate(args, encoder=None):
+    """Runs `evaluate` from parsed arguments; prints and returns the report.
+
+    Args:
+        args: `argparse.Namespace` from a parser set up by
+            `add_evaluate_arguments`.
+        encoder: optional already-built encoder or `encode` callable used
+            instead of loading `args.model`. Defaults to `None`.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if encoder is None:
+        encoder = load_encoder(args.model)
+    report = evaluate_tasks(
+        encoder,
+        args.task,
+        languages=args.languages,
+        output=args.output,
+        plots=not args.no_plots,
+        batch_size=args.batch_size,
+        sib200_train_language=args.sib200_train_language,
+        sib200_classifier=args.sib200_classifier,
+        ntrex_lines=args.ntrex_lines,
+    )
+    summary = {task: entry["mean"] for task, entry in report.items()}
+    print(json.dumps({"output": str(args.output), "mean": summary}, indent=2))
+    return report
+
+
+def main(argv=None):
+    """Stand-alone entry point: `python -m keras_mpcl.evaluation.cli ...`."""
+    parser = add_evaluate_arguments(
+        argparse.ArgumentParser(prog="keras-mpcl evaluate", description=__doc__)
+    )
+    run_evaluate(parser.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Turn an encoder or an `encode` callable into one host-side `encode` function."""
+
+import logging
+from typing import Any
+from typing import Callable
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+EncodeFn = Callable[[Sequence[str]], np.ndarray]
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"`{name}` should be a positive int. Received: `{name}` = {value!r}"
+        )
+
+
+def _is_keras_encoder(obj):
+    # keras-hub `TextEmbedder`s (and any Keras model with a preprocessor that
+    # accepts raw strings) expose `predict`; `encode_text` wraps it.
+    return hasattr(obj, "predict") and (
+        hasattr(obj, "encode_text") or hasattr(obj, "preprocessor")
+    )
+
+
+def as_encode_fn(encoder, batch_size=32, verbose=False):
+    """Wrap an encoder or an `encode` callable as `encode(list[str]) -> array`.
+
+    Every evaluation task calls the returned function. It encodes in batches
+    of `batch_size`, checks that one float32 row comes back per text and
+    returns a NumPy array of shape `(len(texts), dim)`. An empty list gives an
+    array of shape `(0, 0)`.
+
+    Args:
+        encoder: a keras-hub `TextEmbedder` (anything with `predict`, such as
+            `keras_hub.models.BertTextEmbedder`, which is called with
+            `predict(texts, batch_size=batch_size, verbose=0)`), or any callable
+            `encode(list[str]) -> array-like` of shape `(n, dim)`. A function
+            already returned by `as_encode_fn` is returned unchanged.
+        batch_size: int. How many texts are encoded per call. Defaults to
+            `32`.
+        verbose: bool. Log progress every few batches. Defaults to `False`.
+
+    Returns:
+        A function `encode(texts) -> np.ndarray` (float32, 2-D).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> encode = as_encode_fn(lambda texts: [[len(t), 1.0] for t in texts],
+    ...                       batch_size=2)
+    >>> encode(["a", "abc", "ab"]).tolist()
+    [[1.0, 1.0], [3.0, 1.0], [2.0, 1.0]]
+    >>> encode([]).shape
+    (0, 0)
+    """
+    _check_positive_int("batch_size", batch_size)
+    if getattr(encoder, "_keras_mpcl_encode_fn", False):
+        return encoder
+    if _is_keras_encoder(encoder):
+        model = encoder
+
+        def call(batch):
+            return model.predict(list(batch), batch_size=batch_size, verbose=0)
+
+        name = type(encoder).__name__
+    elif callable(encoder):
+        call = encoder
+        name = getattr(encoder, "__name__", type(encoder).__name__)
+    else:
+        raise TypeError(
+            "`encoder` should be a keras-hub `TextEmbedder` (with `predict`) or a "
+            "callable `encode(list[str]) -> array`. "
+            f"Received: `encoder` of type {type(encoder).__name__}"
+        )
+
+    def encode(texts):
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(
+                    "Every text to encode should be a str. "
+                    f"Received: item {i} of type {type(text).__name__}: {text!r}"
+                )
+        if not texts:
+            return np.zeros((0, 0), dtype="float32")
+        parts = []
+        num_batches = -(-len(texts) // batch_size)
+        for b, start in enumerate(range(0, len(texts), batch_size)):
+            batch = texts[start : start + batch_size]
+            out = _to_numpy(call(batch))
+            if out.ndim != 2 or out.shape[0] != len(batch):
+                raise ValueError(
+                    f"The encoder `{name}` should return one embedding row per "
+                    f"text, i.e. shape ({len(batch)}, dim). Received: shape "
+                    f"{out.shape} for {len(batch)} texts"
+                )
+            parts.append(out)
+            if verbose and (b + 1) % 50 == 0:
+                logger.info("encoded %d / %d batches", b + 1, num_batches)
+        dims = {p.shape[1] for p in parts}
+        if len(dims) != 1:
+            raise ValueError(
+                f"The encoder `{name}` returned embeddings of different widths "
+                f"across batches: {sorted(dims)}"
+            )
+        return np.concatenate(parts, axis=0)
+
+    encode._keras_mpcl_encode_fn = True
+    encode.__name__ = f"encode[{name}]"
+    return encode
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype="float32")
+
+
+def l2_normalize(x, epsilon=1e-12):
+    """Rows divided by their L2 norm (zero rows stay zero), as float32.
+
+    Formula: `x / max(||x||_2, epsilon)` row by row.
+
+    Args:
+        x: array-like of shape `(n, dim)`.
+        epsilon: float. Lower bound of the norm. Defaults to `1e-12`.
+
+    Returns:
+        `np.ndarray` of shape `(n, dim)`, dtype float32.
+
+    Examples:
+
+    >>> l2_normalize([[3.0, 4.0], [0.0, 0.0]]).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    x = np.asarray(x, dtype="float32")
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, epsilon)

@@ -1,0 +1,333 @@
+"""Run named evaluation tasks on data folders; write JSON/CSV reports and plots."""
+
+import csv
+import json
+import logging
+import math
+import pathlib
+
+import numpy as np
+
+from keras_mpcl.evaluation.classification import classification_transfer
+from keras_mpcl.evaluation.classification import read_sib200
+from keras_mpcl.evaluation.encoding import as_encode_fn
+from keras_mpcl.evaluation.multiparallel import NTREX_HELD_OUT
+from keras_mpcl.evaluation.multiparallel import line_range
+from keras_mpcl.evaluation.multiparallel import multiparallel_retrieval
+from keras_mpcl.evaluation.multiparallel import read_ntrex
+from keras_mpcl.evaluation.retrieval import bitext_retrieval
+from keras_mpcl.evaluation.retrieval import read_tatoeba
+from keras_mpcl.evaluation.sts import read_sts17
+from keras_mpcl.evaluation.sts import read_stsb_multi_mt
+from keras_mpcl.evaluation.sts import sts
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("tatoeba", "sts17", "stsb", "sib200", "ntrex")
+
+
+def parse_task_specs(specs):
+    """Parses `NAME=PATH` strings (or a dict) into `[(name, path), ...]`.
+
+    Examples:
+
+    >>> parse_task_specs(["tatoeba=data/tatoeba", "sts17=/d/sts17"])
+    [('tatoeba', 'data/tatoeba'), ('sts17', '/d/sts17')]
+    >>> parse_task_specs({"ntrex": "/d/ntrex128"})
+    [('ntrex', '/d/ntrex128')]
+    """
+    items = list(specs.items()) if isinstance(specs, dict) else []
+    if not isinstance(specs, dict):
+        if isinstance(specs, str):
+            specs = [specs]
+        for spec in specs:
+            name, sep, path = str(spec).partition("=")
+            if not sep or not name or not path:
+                raise ValueError(
+                    f"A task should be given as NAME=PATH, e.g. `tatoeba=data/tatoeba`. "
+                    f"Received: {spec!r}"
+                )
+            items.append((name.strip(), path.strip()))
+    for name, _ in items:
+        if name not in TASKS:
+            raise ValueError(f"Unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    if not items:
+        raise ValueError(f"No task given; use NAME=PATH with NAME in {TASKS}")
+    return [(name, str(path)) for name, path in items]
+
+
+def language_matches(key, languages):
+    """Whether a task's language key is selected by a list of codes.
+
+    A key matches a code equal to it or to its part before `_`
+    (`deu_Latn` by `deu`); a pair key (`es-en`, `es-en-4a`) matches when
+    both its languages do. Datasets use different codes (ISO 639-3 for
+    Tatoeba and NTREX, FLORES-200 for SIB-200, ISO 639-1 for STS), so a
+    list may mix them. `None` selects everything.
+
+    Examples:
+
+    >>> language_matches("deu_Latn", ["deu"]), language_matches("es-en-4a", ["es", "en"])
+    (True, True)
+    >>> language_matches("ar-en", ["en"]), language_matches("zho-CN", ["zho"])
+    (False, True)
+    """
+    if languages is None:
+        return True
+    languages = set(languages)
+    if key in languages or key.split("_")[0] in languages:
+        return True
+    parts = key.split("-")
+    if len(parts) >= 2 and parts[1][:1].isupper():
+        # A script or region suffix (NTREX `zho-CN`, `aze-Latn`).
+        return parts[0] in languages
+    return len(parts) >= 2 and parts[0] in languages and parts[1] in languages
+
+
+def _select(keys, languages, task):
+    chosen = [k for k in keys if language_matches(k, languages)]
+    if not chosen:
+        raise ValueError(
+            f"Task {task!r}: no language among {sorted(keys)[:20]}"
+            f"{'...' if len(keys) > 20 else ''} matches `languages` = {sorted(languages)}"
+        )
+    return chosen
+
+
+def _percent(value):
+    return None if value is None or math.isnan(value) else round(100 * float(value), 4)
+
+
+def _summary(per_language, metric, **details):
+    per = {k: _percent(v) for k, v in per_language.items()}
+    values = [v for v in per.values() if v is not None]
+    entry = {
+        "per_language": per,
+        "mean": round(float(np.mean(values)), 4) if values else None,
+        "metric": metric,
+    }
+    entry.update(details)
+    return entry
+
+
+def _run_tatoeba(encode, path, languages, options):
+    data = read_tatoeba(path)
+    chosen = _select(list(data), languages, "tatoeba")
+    results = {code: bitext_retrieval(encode, *data[code]) for code in chosen}
+    details = {
+        code: {
+            "source_to_target": _percent(r["source_to_target"]),
+            "target_to_source": _percent(r["target_to_source"]),
+            "num_pairs": r["num_pairs"],
+            "num_skipped": r["num_skipped"],
+        }
+        for code, r in results.items()
+    }
+    return _summary(
+        {c: r["accuracy"] for c, r in results.items()}, "accuracy", details=details
+    )
+
+
+def _run_sts(encode, data, languages, task):
+    chosen = _select(list(data), languages, task)
+    results = {key: sts(encode, *data[key]) for key in chosen}
+    details = {k: {"num_pairs": r["num_pairs"], "num_blank": r["num_blank"]}
+               for k, r in results.items()}
+    return _summary({k: r["spearman"] for k, r in results.items()}, "spearman",
+                    details=details)
+
+
+def _run_sib200(encode, path, languages, options):
+    train_language = options.get("sib200_train_language", "eng_Latn")
+    train = read_sib200(path, "train", [train_language])[train_language]
+    test = read_sib200(path, "test")
+    chosen = _select(list(test), languages, "sib200")
+    result = classification_transfer(
+        encode,
+        train,
+        {lang: test[lang] for lang in chosen},
+        classifier=options.get("sib200_classifier", "logistic"),
+    )
+    return _summary(
+        result["per_language"], "accuracy",
+        train_language=train_language,
+        classifier=options.get("sib200_classifier", "logistic"),
+        num_train=result["num_train"],
+    )
+
+
+def _run_ntrex(encode, path, languages, options):
+    lines = options.get("ntrex_lines", NTREX_HELD_OUT)
+    data = read_ntrex(path, lines=lines)
+    chosen = _select(list(data), languages, "ntrex")
+    result = multiparallel_retrieval(encode, {k: data[k] for k in chosen})
+    matrix = [[_percent(v) for v in row] for row in result["matrix"]]
+    span = None if lines is None else list(line_range(lines))
+    return _summary(
+        result["per_language"], "accuracy",
+        languages=result["languages"],
+        matrix=matrix,
+        lines=span,
+        num_sentences=result["num_sentences"],
+        num_skipped=result["num_skipped"],
+    )
+
+
+def run_task(encode, name, path, languages=None, **options):
+    """Runs one named task on its data folder; returns its report entry.
+
+    Args:
+        encode: `encode(list[str]) -> array` (see `as_encode_fn`).
+        name: str. One of `TASKS`.
+        path: str or path-like, the task's data folder.
+        languages: optional list of codes (see `language_matches`).
+        **options: `sib200_train_language` (default `"eng_Latn"`),
+            `sib200_classifier` (`"logistic"` or `"knn"`), `ntrex_lines`
+            (default `(1800, 1997)`).
+
+    Returns:
+        dict with `per_language`, `mean` (percentages: accuracy x 100,
+        Spearman x 100), `metric` and task-specific details.
+    """
+    if name == "tatoeba":
+        return _run_tatoeba(encode, path, languages, options)
+    if name == "sts17":
+        return _run_sts(encode, read_sts17(path), languages, "sts17")
+    if name == "stsb":
+        return _run_sts(encode, read_stsb_multi_mt(path), languages, "stsb")
+    if name == "sib200":
+        return _run_sib200(encode, path, languages, options)
+    if name == "ntrex":
+        return _run_ntrex(encode, path, languages, options)
+    raise ValueError(f"Unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+
+
+def evaluate_tasks(
+    encoder,
+    task_specs,
+    languages=None,
+    output=None,
+    plots=True,
+    batch_size=32,
+    **options,
+):
+    """Runs named tasks and returns (and optionally writes) the report.
+
+    The report is `{task: {"per_language": {...}, "mean": ..., ...}}` with
+    accuracies as percentages and Spearman correlations x 100 (`None` where
+    undefined). With `output`, it is written as JSON there, as a CSV beside
+    it (`.csv`), and with `plots=True` as PNG bar charts per task plus the
+    language-by-language NTREX retrieval heatmap (`<stem>.<task>.png`).
+
+    Args:
+        encoder: a keras-hub `TextEmbedder` or an `encode` callable.
+        task_specs: list of `"NAME=PATH"` strings or a dict `{name: path}`,
+            names from `tatoeba`, `sts17`, `stsb`, `sib200`, `ntrex`.
+        languages: optional list of language codes (see `language_matches`).
+            Defaults to `None` (every language of every task).
+        output: optional str or path of the JSON report. Defaults to `None`.
+        plots: bool. Write PNG plots beside `output`. Defaults to `True`.
+        batch_size: int. Encoding batch size. Defaults to `32`.
+        **options: passed to `run_task`.
+
+    Returns:
+        The report dict (JSON-serialisable).
+    """
+    specs = parse_task_specs(task_specs)
+    encode = as_encode_fn(encoder, batch_size=batch_size)
+    report = {}
+    for name, path in specs:
+        logger.info("evaluating %s on %s", name, path)
+        report[name] = run_task(encode, name, path, languages, **options)
+        logger.info("%s mean: %s", name, report[name]["mean"])
+    if output is not None:
+        write_report(report, output, plots=plots)
+    return report
+
+
+def write_report(report, output, plots=True):
+    """Writes the report as JSON, CSV and (optionally) PNG plots.
+
+    Returns:
+        list of the written paths.
+    """
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written = [output]
+    csv_path = output.with_suffix(".csv")
+    with open(csv_path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "language", "metric", "score"])
+        for task, entry in report.items():
+            for lang, score in entry["per_language"].items():
+                writer.writerow([task, lang, entry["metric"], score])
+            writer.writerow([task, "mean", entry["metric"], entry["mean"]])
+    written.append(csv_path)
+    if plots:
+        written.extend(plot_report(report, output.parent, output.stem))
+    return written
+
+
+def plot_report(report, directory, stem="report"):
+    """PNG per-language bar charts, and a heatmap for matrix entries (NTREX).
+
+    Returns:
+        list of the written PNG paths.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = pathlib.Path(directory)
+    written = []
+    for task, entry in report.items():
+        names = list(entry["per_language"])
+        values = [np.nan if v is None else v for v in entry["per_language"].values()]
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.28 * len(names) + 1.5), 3.6))
+        ax.bar(range(len(names)), values, color="tab:blue")
+        if entry["mean"] is not None:
+            ax.axhline(entry["mean"], color="tab:red", linestyle="--",
+                       label=f"mean {entry['mean']:.1f}")
+            ax.legend(loc="lower right")
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=90, fontsize=7)
+        ax.set_ylabel(f"{entry['metric']} (x100)")
+        ax.set_ylim(min(0.0, float(np.nanmin(values)) if names else 0.0), 100)
+        ax.set_title(f"{task}: per-language {entry['metric']}")
+        fig.tight_layout()
+        path = directory / f"{stem}.{task}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+        if "matrix" in entry:
+            written.append(_plot_heatmap(plt, entry, directory / f"{stem}.{task}_heatmap.png", task))
+    return written
+
+
+def _plot_heatmap(plt, entry, path, task):
+    languages = entry["languages"]
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in entry["matrix"]])
+    size = max(4.0, 0.22 * len(languages) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, vmin=0, vmax=100, cmap="viridis")
+    ax.set_xticks(range(len(languages)))
+    ax.set_yticks(range(len(languages)))
+    fontsize = 8 if len(languages) <= 30 else 5
+    ax.set_xticklabels(languages, rotation=90, fontsize=fontsize)
+    ax.set_yticklabels(languages, fontsize=fontsize)
+    ax.set_xlabel("target language")
+    ax.set_ylabel("source language")
+    ax.set_title(f"{task}: retrieval accuracy (source -> target)")
+    if len(languages) <= 12:
+        for i in range(len(languages)):
+            for j in range(len(languages)):
+                if not np.isnan(matrix[i, j]):
+                    ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center",
+                            color="white", fontsize=7)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
