@@ -36,7 +36,20 @@ _ARGS_DOC = """\
             margin softmax), so it is in similarity units. Defaults to `0.0`.
         normalize: bool. L2-normalise the embeddings inside the loss so that the
             similarity is cosine; `False` uses the raw dot product.
-            Defaults to `True`."""
+            Defaults to `True`.
+        gather_across_replicas: bool or `"auto"`. In data-parallel training on
+            TensorFlow (`tf.distribute`) or PyTorch (`torch.distributed`),
+            gather the embeddings and group ids of all replicas (gradients flow
+            back through the gather) so that each replica's anchors are
+            contrasted with every replica's rows: one distributed step then
+            equals a single-device step on the global batch. Group ids are made
+            unique per replica, so each replica's batch must hold whole groups.
+            `"auto"` gathers when several replicas run in lockstep (a
+            TensorFlow replica context; a PyTorch process group while
+            gradients are recorded); `True` whenever there are several
+            replicas; `False` keeps negatives local. JAX needs no gathering:
+            under `keras.distribution` the loss sees the global batch. With
+            one replica all three are the same. Defaults to `"auto"`."""
 
 _FORMULA_DOC = """\
     Each row of `y_pred` is the embedding of one group member; rows with the
@@ -170,8 +183,12 @@ def anchor_losses(
     anchors="all",
     margin=0.0,
     normalize=True,
+    gather_across_replicas=False,
 ):
     """Per-anchor losses and the mask of anchors that count.
+
+    With `gather_across_replicas` and several replicas, the anchors are this
+    replica's rows and the candidates are the rows of all replicas.
 
     Returns:
         A tuple `(losses, is_valid_anchor)` of shape `(N,)` each: float32 losses
@@ -182,8 +199,18 @@ def anchor_losses(
     group_ids, embeddings = _standardize_inputs(y_true, y_pred)
     if normalize:
         embeddings = _l2_normalize(embeddings)
-    similarity = ops.matmul(embeddings, ops.transpose(embeddings))
-    positives, candidates, is_anchor = _pair_masks(group_ids, anchors)
+    if distribution.should_gather(gather_across_replicas):
+        group_ids, all_ids, all_embeddings, rows = distribution.gather_replica_batch(
+            group_ids, embeddings
+        )
+        # The masks over the global batch, restricted to this replica's rows.
+        positives, candidates, is_anchor = (
+            ops.take(mask, rows, axis=0) for mask in _pair_masks(all_ids, anchors)
+        )
+        similarity = ops.matmul(embeddings, ops.transpose(all_embeddings))
+    else:
+        similarity = ops.matmul(embeddings, ops.transpose(embeddings))
+        positives, candidates, is_anchor = _pair_masks(group_ids, anchors)
     positive_weight = ops.cast(positives, "float32")
     if margin:
         similarity = similarity - margin * positive_weight
@@ -221,6 +248,7 @@ def multi_positive_contrastive_loss(
     anchors="all",
     margin=0.0,
     normalize=True,
+    gather_across_replicas="auto",
 ):
     """Multi-positive contrastive loss of every row of a batch of groups.
 
@@ -259,6 +287,7 @@ def multi_positive_contrastive_loss(
         anchors=anchors,
         margin=margin,
         normalize=normalize,
+        gather_across_replicas=gather_across_replicas,
     )
     return losses
 
@@ -343,11 +372,13 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
         anchors="all",
         margin=0.0,
         normalize=True,
+        gather_across_replicas="auto",
         reduction="sum_over_batch_size",
         name="multi_positive_contrastive_loss",
         dtype=None,
     ):
         _check_options(temperature, variant, anchors, margin)
+        distribution.check_gather_option(gather_across_replicas)
         _check_choice("reduction", reduction, REDUCTIONS)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.temperature = float(temperature)
@@ -355,8 +386,9 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
         self.anchors = anchors
         self.margin = float(margin)
         self.normalize = bool(normalize)
+        self.gather_across_replicas = gather_across_replicas
 
-    def _anchor_losses(self, y_true, y_pred):
+    def _anchor_losses(self, y_true, y_pred, gathering=False):
         return anchor_losses(
             y_true,
             y_pred,
@@ -365,17 +397,20 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
             anchors=self.anchors,
             margin=self.margin,
             normalize=self.normalize,
+            gather_across_replicas=gathering,
         )
 
     def call(self, y_true, y_pred):
-        return self._anchor_losses(y_true, y_pred)[0]
+        gathering = distribution.should_gather(self.gather_across_replicas)
+        return self._anchor_losses(y_true, y_pred, gathering)[0]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         # Overridden because `Loss.__call__` casts `y_true` to the loss dtype
         # (float ids could not be validated) and averages over all N rows
         # instead of over the anchors that have a positive.
+        gathering = distribution.should_gather(self.gather_across_replicas)
         with keras.name_scope(self.name):
-            losses, is_valid_anchor = self._anchor_losses(y_true, y_pred)
+            losses, is_valid_anchor = self._anchor_losses(y_true, y_pred, gathering)
             weights = ops.cast(is_valid_anchor, "float32")
             if sample_weight is not None:
                 weights = weights * _per_row_weights(sample_weight, losses)
@@ -384,11 +419,21 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
                 return ops.cast(weighted, self.dtype)
             total = ops.sum(weighted)
             if self.reduction == "sum":
+                if gathering:
+                    total = distribution.replica_share_to_loss(total)
                 return ops.cast(total, self.dtype)
             if self.reduction == "mean_with_sample_weight":
                 divisor = ops.sum(weights)
             else:
                 divisor = ops.sum(ops.cast(is_valid_anchor, "float32"))
+            if gathering:
+                # This replica's share of the global mean: the divisor counts
+                # the anchors of all replicas, and the shares sum to the loss
+                # of the global batch.
+                share = ops.divide_no_nan(
+                    total, distribution.sum_across_replicas(divisor)
+                )
+                return ops.cast(distribution.replica_share_to_loss(share), self.dtype)
             mean = ops.divide_no_nan(total, divisor)
             return ops.cast(distribution.scale_loss_for_replicas(mean), self.dtype)
 
@@ -401,6 +446,7 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
                 "anchors": self.anchors,
                 "margin": self.margin,
                 "normalize": self.normalize,
+                "gather_across_replicas": self.gather_across_replicas,
             }
         )
         return config
