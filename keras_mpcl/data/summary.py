@@ -4,6 +4,8 @@ import dataclasses
 import logging
 
 logger = logging.getLogger("keras_mpcl.data")
+# Reports list at most this many languages by name.
+_LISTED = 12
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,12 +76,20 @@ class CorpusSummary:
 
     def __str__(self):
         def per_language(counts):
-            return ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+            counts = {k: v for k, v in counts.items() if v}
+            if len(counts) > _LISTED:
+                low, high = min(counts, key=counts.get), max(counts, key=counts.get)
+                return f"min {low} {counts[low]}, max {high} {counts[high]}"
+            return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+        listed = ", ".join(self.languages[:_LISTED])
+        if len(self.languages) > _LISTED:
+            listed += ", ..."
 
         dropped = sum(self.empty_members_dropped.values())
         lines = [
             f"TranslationGroups from {self.source}",
-            f"  languages: {len(self.languages)} ({', '.join(self.languages)})",
+            f"  languages: {len(self.languages)} ({listed})",
             f"  groups read: {self.groups_read}, kept: {self.groups}",
             f"  members kept: {self.members} ({per_language(self.members_per_language)})",
             f"  empty members dropped: {dropped}"
