@@ -207,14 +207,14 @@ def anchor_losses(
         positives, candidates, is_anchor = (
             ops.take(mask, rows, axis=0) for mask in _pair_masks(all_ids, anchors)
         )
-        similarity = ops.matmul(embeddings, ops.transpose(all_embeddings))
     else:
-        similarity = ops.matmul(embeddings, ops.transpose(embeddings))
+        all_embeddings = embeddings
         positives, candidates, is_anchor = _pair_masks(group_ids, anchors)
+    # Scaling the (N, D) anchors by 1/tau is cheaper than dividing (N, N) logits.
+    logits = ops.matmul(embeddings / temperature, ops.transpose(all_embeddings))
     positive_weight = ops.cast(positives, "float32")
     if margin:
-        similarity = similarity - margin * positive_weight
-    logits = similarity / temperature
+        logits = logits - (margin / temperature) * positive_weight
 
     num_positives = ops.sum(positive_weight, axis=1)
     safe_num_positives = ops.maximum(num_positives, 1.0)

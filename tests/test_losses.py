@@ -363,6 +363,7 @@ class TestSerialization:
         assert config == {
             "name": "my_loss", "reduction": "sum", "temperature": 0.02,
             "variant": "pooled", "anchors": "first", "margin": 0.3, "normalize": False,
+            "gather_across_replicas": "auto",
         }
         restored = keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(loss)
