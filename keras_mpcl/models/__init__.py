@@ -1,0 +1,31 @@
+"""Sentence encoders on keras-hub: building, loading, tokenizing like Hugging Face, encoding."""
+
+from keras_mpcl.models.builders import ARCHITECTURES
+from keras_mpcl.models.builders import EncoderConfig
+from keras_mpcl.models.builders import build_encoder
+from keras_mpcl.models.encode import encode
+from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
+from keras_mpcl.models.hf_bert_tokenizer import normalize_text
+from keras_mpcl.models.presets import PresetUnavailableError
+from keras_mpcl.models.presets import offline_minilm_path
+from keras_mpcl.models.sentence_encoder import POOLING_MODES
+from keras_mpcl.models.sentence_encoder import BertSentenceEncoder
+from keras_mpcl.models.sentence_encoder import XLMRobertaSentenceEncoder
+from keras_mpcl.models.vocabulary import train_sentencepiece_tokenizer
+from keras_mpcl.models.vocabulary import train_wordpiece_tokenizer
+
+__all__ = [
+    "ARCHITECTURES",
+    "BertSentenceEncoder",
+    "EncoderConfig",
+    "HFBertTokenizer",
+    "POOLING_MODES",
+    "PresetUnavailableError",
+    "XLMRobertaSentenceEncoder",
+    "build_encoder",
+    "encode",
+    "normalize_text",
+    "offline_minilm_path",
+    "train_sentencepiece_tokenizer",
+    "train_wordpiece_tokenizer",
+]

@@ -1,0 +1,200 @@
+"""Sentence encoders: a keras-hub backbone, pooling, optional projection, L2 norm."""
+
+import keras
+import keras_hub
+from keras import ops
+
+POOLING_MODES = ("mean", "cls", "max")
+_MEAN_EPSILON = 1e-9  # sentence-transformers clamps the token count at 1e-9.
+
+
+def _check_head_args(pooling_mode, projection_dim, projection_activation):
+    if pooling_mode not in POOLING_MODES:
+        raise ValueError(
+            f"`pooling_mode` should be one of {POOLING_MODES}. "
+            f"Received: `pooling_mode` = {pooling_mode!r}"
+        )
+    if projection_dim is not None and (
+        isinstance(projection_dim, bool)
+        or not isinstance(projection_dim, int)
+        or projection_dim <= 0
+    ):
+        raise ValueError(
+            "`projection_dim` should be a positive int or None. "
+            f"Received: `projection_dim` = {projection_dim!r}"
+        )
+    if projection_activation is not None and projection_dim is None:
+        raise ValueError(
+            "`projection_activation` needs a projection head: set `projection_dim`. "
+            f"Received: `projection_activation` = {projection_activation!r}"
+        )
+
+
+class _SentenceEncoderHead:
+    """Builds pooling -> [Dense] -> [L2 normalisation] on a backbone's tokens.
+
+    The embeddings are computed in float32 whatever the dtype policy, so that
+    pooling over many bfloat16 token vectors does not lose precision.
+    """
+
+    def _init_encoder(
+        self,
+        backbone,
+        preprocessor,
+        pooling_mode,
+        normalize,
+        projection_dim,
+        projection_activation,
+        projection_use_bias,
+        **kwargs,
+    ):
+        _check_head_args(pooling_mode, projection_dim, projection_activation)
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.projection = None
+        if projection_dim is not None:
+            self.projection = keras.layers.Dense(
+                projection_dim,
+                activation=projection_activation,
+                use_bias=projection_use_bias,
+                dtype=backbone.dtype_policy,
+                name="projection",
+            )
+        # === Functional model ===
+        inputs = backbone.input
+        outputs = backbone(inputs)
+        tokens = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
+        tokens = ops.cast(tokens, "float32")
+        mask = ops.cast(ops.expand_dims(inputs["padding_mask"], axis=-1), "float32")
+        if pooling_mode == "mean":
+            pooled = ops.sum(tokens * mask, axis=1) / ops.maximum(
+                ops.sum(mask, axis=1), _MEAN_EPSILON
+            )
+        elif pooling_mode == "cls":
+            pooled = tokens[:, 0, :]
+        else:
+            pooled = ops.max(ops.where(mask > 0, tokens, -1e9), axis=1)
+        if self.projection is not None:
+            pooled = ops.cast(self.projection(pooled), "float32")
+        if normalize:
+            pooled = ops.normalize(pooled, axis=-1, order=2)
+        keras_hub.models.TextEmbedder.__init__(
+            self, inputs=inputs, outputs=pooled, **kwargs
+        )
+        # === Config ===
+        self.pooling_mode = pooling_mode
+        self.normalize = normalize
+        self.projection_dim = projection_dim
+        self.projection_activation = projection_activation
+        self.projection_use_bias = projection_use_bias
+
+    def get_config(self):
+        config = keras_hub.models.TextEmbedder.get_config(self)
+        config.update(
+            {
+                "pooling_mode": self.pooling_mode,
+                "normalize": self.normalize,
+                "projection_dim": self.projection_dim,
+                "projection_activation": self.projection_activation,
+                "projection_use_bias": self.projection_use_bias,
+            }
+        )
+        return config
+
+
+_ENCODER_DOC = """{summary}
+
+    A `keras_hub.models.{parent}` with a projection head option: token
+    vectors are pooled (`"mean"` over non-padding tokens, the first (`"cls"`)
+    token, or `"max"`), optionally mapped by `Dense(projection_dim,
+    activation)`, then L2-normalised: `e = W pool(h) / ||W pool(h)||`. The
+    preprocessor inside turns raw strings into token ids, so the model takes
+    strings in `fit`, `predict` and `encode_text`. `save_to_preset` writes a
+    folder that `keras_hub.models.TextEmbedder.from_preset` (or this class)
+    loads back, projection head included, once `keras_mpcl` is imported.
+    Usually built with `keras_mpcl.models.build_encoder`.
+
+    Args:
+        backbone: `keras_hub.models.{backbone}`. The transformer.
+        preprocessor: `keras_hub.models.{parent}Preprocessor` or None.
+            Defaults to `None` (inputs are then token-id dicts).
+        pooling_mode: str. `"mean"`, `"cls"` or `"max"`. Defaults to `"mean"`.
+        normalize: bool. L2-normalise the output. Defaults to `True`.
+        projection_dim: int or None. Size of the projection head; `None` for
+            none. Defaults to `None`.
+        projection_activation: str or None. Activation of the projection
+            (e.g. `"tanh"` as in LaBSE). Defaults to `None` (linear).
+        projection_use_bias: bool. Bias in the projection. Defaults to `True`.
+        **kwargs: `keras_hub.models.Task` arguments (`name`, `compile`, ...).
+"""
+
+
+@keras.saving.register_keras_serializable(package="keras_mpcl")
+class BertSentenceEncoder(_SentenceEncoderHead, keras_hub.models.BertTextEmbedder):
+    __doc__ = _ENCODER_DOC.format(
+        summary="A BERT sentence encoder with an optional projection head.",
+        parent="BertTextEmbedder",
+        backbone="BertBackbone",
+    )
+
+    def __init__(
+        self,
+        backbone,
+        preprocessor=None,
+        pooling_mode="mean",
+        normalize=True,
+        projection_dim=None,
+        projection_activation=None,
+        projection_use_bias=True,
+        **kwargs,
+    ):
+        self._init_encoder(
+            backbone,
+            preprocessor,
+            pooling_mode,
+            normalize,
+            projection_dim,
+            projection_activation,
+            projection_use_bias,
+            **kwargs,
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_mpcl")
+class XLMRobertaSentenceEncoder(
+    _SentenceEncoderHead, keras_hub.models.XLMRobertaTextEmbedder
+):
+    __doc__ = _ENCODER_DOC.format(
+        summary="An XLM-RoBERTa sentence encoder with an optional projection head.",
+        parent="XLMRobertaTextEmbedder",
+        backbone="XLMRobertaBackbone",
+    )
+
+    def __init__(
+        self,
+        backbone,
+        preprocessor=None,
+        pooling_mode="mean",
+        normalize=True,
+        projection_dim=None,
+        projection_activation=None,
+        projection_use_bias=True,
+        **kwargs,
+    ):
+        self._init_encoder(
+            backbone,
+            preprocessor,
+            pooling_mode,
+            normalize,
+            projection_dim,
+            projection_activation,
+            projection_use_bias,
+            **kwargs,
+        )
+
+
+ENCODER_CLASSES = {
+    keras_hub.models.BertBackbone: BertSentenceEncoder,
+    keras_hub.models.XLMRobertaBackbone: XLMRobertaSentenceEncoder,
+}

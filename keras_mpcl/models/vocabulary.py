@@ -1,0 +1,109 @@
+"""Subword vocabularies trained on the user's texts with keras-hub's trainers."""
+
+import keras_hub
+
+from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
+from keras_mpcl.models.hf_bert_tokenizer import normalize_text
+
+BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _check_texts(texts):
+    if isinstance(texts, str):
+        raise TypeError("`texts` should be a list of strings, not a single string.")
+    texts = [t for t in texts if isinstance(t, str) and t.strip()]
+    if not texts:
+        raise ValueError(
+            "`texts` should contain at least one non-empty string to train a vocabulary."
+        )
+    return texts
+
+
+def train_wordpiece_tokenizer(texts, vocabulary_size, lowercase=False):
+    """Trains a WordPiece vocabulary on `texts` and returns its tokenizer.
+
+    The texts are normalised as the tokenizer will normalise them (see
+    `HFBertTokenizer`), then `keras_hub.tokenizers.compute_word_piece_vocabulary`
+    learns at most `vocabulary_size` tokens, the BERT special tokens included.
+
+    Args:
+        texts: list of str. Training texts.
+        vocabulary_size: int. Maximum vocabulary size.
+        lowercase: bool. Lowercase and strip accents (an uncased vocabulary).
+            Defaults to `False`.
+
+    Returns:
+        An `HFBertTokenizer`.
+
+    Examples:
+
+    >>> tokenizer = train_wordpiece_tokenizer(["hello world", "hola mundo"], 60)
+    >>> tokenizer.vocabulary_size() <= 60
+    True
+    >>> [tokenizer.id_to_token(int(i)) for i in tokenizer("hola world")]
+    ['hola', 'world']
+    """
+    import tensorflow as tf
+
+    texts = _check_texts(texts)
+    normalized = [normalize_text(t, lowercase=lowercase) for t in texts]
+    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        # A plain list would be read as file names.
+        tf.data.Dataset.from_tensor_slices(normalized).batch(1000),
+        vocabulary_size,
+        lowercase=False,
+        strip_accents=False,
+        reserved_tokens=list(BERT_SPECIAL_TOKENS),
+    )
+    return HFBertTokenizer(vocabulary, lowercase=lowercase)
+
+
+def train_sentencepiece_tokenizer(texts, vocabulary_size, lowercase=False):
+    """Trains a SentencePiece (unigram) model on `texts` for XLM-RoBERTa.
+
+    keras-hub's `compute_sentence_piece_proto` numbers the special pieces
+    `<pad>`=0, `<unk>`=1, `<s>`=2, `</s>`=3, but `XLMRobertaTokenizer` expects
+    the layout of XLM-R's own model (`<unk>`=0, `<s>`=1, `</s>`=2, no pad) and
+    would turn unknown pieces into `</s>`; so the SentencePiece trainer is
+    called here with XLM-R's layout. `vocabulary_size` is a soft limit (a
+    small corpus may give fewer pieces). The tokenizer has two more ids than
+    pieces (the fairseq `<pad>` and `<mask>`).
+
+    Args:
+        texts: list of str. Training texts.
+        vocabulary_size: int. Maximum number of SentencePiece pieces.
+        lowercase: bool. Lowercase the texts (SentencePiece's
+            `nmt_nfkc_cf` normalisation). Defaults to `False`.
+
+    Returns:
+        A `keras_hub.models.XLMRobertaTokenizer`.
+
+    Examples:
+
+    >>> tokenizer = train_sentencepiece_tokenizer(["hello world", "hola mundo"], 40)
+    >>> tokenizer.vocabulary_size() <= 42
+    True
+    >>> tokenizer.id_to_token(int(tokenizer("mundo")[0]))
+    '▁mundo'
+    """
+    import io
+
+    import sentencepiece
+
+    texts = _check_texts(texts)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=vocabulary_size,
+        model_type="unigram",
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
+        minloglevel=2,
+    )
+    return keras_hub.models.XLMRobertaTokenizer(proto=model.getvalue())
