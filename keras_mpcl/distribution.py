@@ -37,9 +37,11 @@ import contextlib
 import dataclasses
 import json
 import os
+import weakref
 from typing import Any
 
 import keras
+import numpy as np
 
 STRATEGIES = ("auto", "none", "data_parallel", "mirrored", "tpu", "multi_worker", "ddp")
 GATHER_OPTIONS = (True, False, "auto")
@@ -800,8 +802,38 @@ def _to_torch(structure, device):
     import torch
 
     return keras.tree.map_structure(
-        lambda value: torch.as_tensor(value, device=device), structure
+        lambda value: torch.as_tensor(np.array(value), device=device), structure
     )
+
+
+_DDP_WRAPPERS = weakref.WeakKeyDictionary()
+
+
+def wrap_ddp(model, find_unused_parameters=True):
+    """The model wrapped in `DistributedDataParallel`, created once per model.
+
+    Wrapping broadcasts rank 0's weights to every rank. The wrapper is cached:
+    a second DDP wrapper around the same weights would reduce the gradients
+    twice. Without a process group the model comes back unwrapped.
+
+    Args:
+        model: a built `keras.Model` on the torch backend.
+        find_unused_parameters: bool. Passed to DDP (see `ddp_fit`).
+            Defaults to `True`.
+    """
+    import torch
+
+    world, _ = _torch_world()
+    if world == 1:
+        return model
+    if model not in _DDP_WRAPPERS:
+        device = next(model.parameters()).device
+        _DDP_WRAPPERS[model] = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=find_unused_parameters,
+        )
+    return _DDP_WRAPPERS[model]
 
 
 def ddp_fit(
@@ -855,17 +887,8 @@ def ddp_fit(
     import torch.distributed as dist
 
     world, rank = _torch_world()
-    if world > 1:
-        device = next(model.parameters()).device
-        device_ids = [device.index] if device.type == "cuda" else None
-        trainer = torch.nn.parallel.DistributedDataParallel(
-            model,
-            device_ids=device_ids,
-            find_unused_parameters=find_unused_parameters,
-        )
-    else:
-        device = next(model.parameters()).device
-        trainer = model
+    device = next(model.parameters()).device
+    trainer = wrap_ddp(model, find_unused_parameters=find_unused_parameters)
     preprocessor = getattr(model, "preprocessor", None)
     if preprocessor is not None and hasattr(dataset, "map"):
         import tensorflow as tf
@@ -890,14 +913,15 @@ def ddp_fit(
     for step in range(steps):
         x, y = next(stream)[:2]
         x, y = _to_torch(x, device), _to_torch(y, device)
+        # Gradients left by earlier code would be summed into this step's.
+        for v in variables:
+            v.value.grad = None
         y_pred = trainer(x, training=True)
         value = loss(y, y_pred)
         value.backward()
         grads = [v.value.grad for v in variables]
         with torch.no_grad():
             optimizer.apply(grads, variables)
-        for v in variables:
-            v.value.grad = None
         logged = value.detach().clone()
         if world > 1:
             # Each rank returns its share times the world size: their mean
