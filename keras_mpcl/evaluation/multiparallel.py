@@ -145,7 +145,7 @@ def line_range(lines):
 
 
 def read_ntrex(directory, languages=None, lines=NTREX_HELD_OUT):
-    """Reads NTREX-128 as `{language: lines}` (129-way multi-parallel).
+    """Reads NTREX-128 as `{language: lines}` (multi-parallel, line by line).
 
     `newstest2019-src.eng.txt` is English (`"eng"`) and
     `newstest2019-ref.<lang>.txt` the references; second references

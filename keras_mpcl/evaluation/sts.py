@@ -119,7 +119,9 @@ def sts(encoder, sentences1, sentences2, scores, batch_size=32):
 def read_sts17(directory, languages=None):
     """Reads the STS17 tracks `sts17.track<N>.<l1>-<l2>.tsv`.
 
-    Each line is `gold_score<TAB>sentence1<TAB>sentence2`. Tracks are keyed
+    Each line is `gold_score<TAB>sentence1<TAB>sentence2`; rows with an empty
+    gold score (250 of the 500 tr-en rows in the shared copy) are skipped and
+    their count logged. Tracks are keyed
     `"<l1>-<l2>"`; when two tracks share a pair (track 4a and 4b are both
     `es-en`) the keys become `"<l1>-<l2>-<track>"` (`"es-en-4a"`).
 
@@ -154,6 +156,7 @@ def read_sts17(directory, languages=None):
     for track, pair, path in tracks:
         key = pair if counts[pair] == 1 else f"{pair}-{track}"
         s1, s2, scores = [], [], []
+        unscored = 0
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
@@ -163,9 +166,15 @@ def read_sts17(directory, languages=None):
                     f"{path}:{number}: expected `score<TAB>sentence1<TAB>sentence2`, "
                     f"got {len(fields)} field(s)"
                 )
+            if not fields[0].strip():
+                unscored += 1
+                continue
             scores.append(float(fields[0]))
             s1.append(fields[1])
             s2.append(fields[2])
+        if unscored:
+            logger.info("read_sts17: %s: %d row(s) without a gold score skipped",
+                        path.name, unscored)
         result[key] = (s1, s2, scores)
     return dict(sorted(result.items()))
 
