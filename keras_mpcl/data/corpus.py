@@ -576,7 +576,12 @@ class TranslationGroups:
 
     def select_groups(self, positions):
         """Keeps the groups at `positions` (ints or a boolean mask), in that order."""
-        rows = np.arange(len(self))[np.asarray(positions)]
+        positions = np.asarray(positions)
+        if positions.size == 0:
+            raise ValueError("Empty corpus: `positions` selects no group")
+        rows = np.arange(len(self))[
+            positions if positions.dtype == bool else positions.astype(np.int64)
+        ]
         if rows.size == 0:
             raise ValueError("Empty corpus: `positions` selects no group")
         step = f"select_groups: {rows.size} of {len(self)} groups kept"
