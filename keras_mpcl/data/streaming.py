@@ -39,16 +39,13 @@ def scan_lines(path, chunk_bytes=1 << 22, progress=None):
     """
     lines = blank = 0
     carry = b""
-    has_bom = False
     with open(path, "rb") as file:
-        first = True
+        has_bom = file.read(len(_BOM)) == _BOM
+        file.seek(0)
         while True:
             chunk = file.read(chunk_bytes)
             if progress is not None and chunk:
                 progress(len(chunk))
-            if first:
-                has_bom = chunk.startswith(_BOM)
-                first = False
             if not chunk:
                 block, carry = carry, b""
                 if not block:
