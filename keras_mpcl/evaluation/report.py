@@ -56,14 +56,16 @@ def parse_task_specs(specs):
     return [(name, str(path)) for name, path in items]
 
 
-def language_matches(key, languages):
+def language_matches(key, languages, keys=()):
     """Whether a task's language key is selected by a list of codes.
 
-    A key matches a code equal to it or to its part before `_`
-    (`deu_Latn` by `deu`); a pair key (`es-en`, `es-en-4a`) matches when
-    both its languages do. Datasets use different codes (ISO 639-3 for
-    Tatoeba and NTREX, FLORES-200 for SIB-200, ISO 639-1 for STS), so a
-    list may mix them. `None` selects everything.
+    A key matches a code equal to it; a pair key (`es-en`, `es-en-4a`)
+    matches when both its languages do; a key with a script or region
+    (`deu_Latn`, `zho-CN`) matches its bare code (`deu`, `zho`) unless that
+    bare code is itself one of the task's `keys` (so `eng` selects NTREX's
+    `eng` but not `eng-GB`). Datasets use different codes (ISO 639-3 for
+    Tatoeba and NTREX, FLORES-200 for SIB-200, ISO 639-1 for STS), so a list
+    may mix them. `None` selects everything.
 
     Examples:
 
@@ -71,21 +73,24 @@ def language_matches(key, languages):
     (True, True)
     >>> language_matches("ar-en", ["en"]), language_matches("zho-CN", ["zho"])
     (False, True)
+    >>> language_matches("eng-GB", ["eng"], keys=["eng", "eng-GB"])
+    False
     """
     if languages is None:
         return True
     languages = set(languages)
-    if key in languages or key.split("_")[0] in languages:
+    if key in languages:
         return True
     parts = key.split("-")
-    if len(parts) >= 2 and parts[1][:1].isupper():
-        # A script or region suffix (NTREX `zho-CN`, `aze-Latn`).
-        return parts[0] in languages
-    return len(parts) >= 2 and parts[0] in languages and parts[1] in languages
+    if len(parts) >= 2 and not parts[1][:1].isupper():
+        return parts[0] in languages and parts[1] in languages
+    base = parts[0].split("_")[0]
+    return base in languages and base not in set(keys)
 
 
 def _select(keys, languages, task):
-    chosen = [k for k in keys if language_matches(k, languages)]
+    keys = list(keys)
+    chosen = [k for k in keys if language_matches(k, languages, keys)]
     if not chosen:
         raise ValueError(
             f"Task {task!r}: no language among {sorted(keys)[:20]}"
