@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import time
 import weakref
 from typing import Any
 
@@ -497,6 +498,79 @@ class DistributionSetup:
             )
         return dataset_fn(self.shard_spec())
 
+    def fit(self, model, dataset_fn, *, epochs=1, steps_per_epoch, **kwargs):
+        """Trains a compiled model on `dataset_fn`'s batches on every replica.
+
+        TensorFlow with a strategy: each replica reads its own batches
+        (`distribute_dataset`), a keras-hub task's `preprocessor` runs inside
+        each replica's `tf.data` pipeline, the model is built from one batch
+        (`build_model`), and Keras' `fit` runs the replicas. JAX and one
+        device: the model's own `fit` on `dataset_fn`'s batches. PyTorch DDP:
+        `ddp_fit` with the compiled loss and optimizer for
+        `epochs * steps_per_epoch` steps (Keras callbacks are not run there).
+
+        Args:
+            model: a model compiled under `scope()` with the MPCL loss.
+            dataset_fn: callable `ShardSpec -> tf.data.Dataset` of
+                `(inputs, group_ids)` batches that repeats (see
+                `distribute_dataset`).
+            epochs: int. Defaults to `1`.
+            steps_per_epoch: int. Steps per epoch.
+            **kwargs: passed to `fit` (e.g. `callbacks`, `verbose`).
+
+        Returns:
+            A dict of per-epoch (per-step under DDP) `"loss"` values.
+        """
+        if self.backend == "torch" and self.strategy == "ddp":
+            history = ddp_fit(
+                model,
+                dataset_fn(self.shard_spec()),
+                loss=model.loss,
+                optimizer=model.optimizer,
+                steps=epochs * steps_per_epoch,
+                verbose=kwargs.get("verbose", 1),
+            )
+            return history
+        if self.backend == "tensorflow" and self.engine is not None:
+            preprocessor = getattr(model, "preprocessor", None)
+
+            def replica_dataset(spec):
+                dataset = dataset_fn(spec)
+                if preprocessor is not None:
+                    import tensorflow as tf
+
+                    dataset = dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+                    # Keras' `fit` averages the first distributed batch over
+                    # replicas, which fails on booleans (keras-hub padding
+                    # masks); the backbones take int32 masks as well.
+                    dataset = dataset.map(
+                        lambda *batch: tf.nest.map_structure(
+                            lambda t: tf.cast(t, "int32") if t.dtype == tf.bool else t,
+                            batch,
+                        )
+                    )
+                return dataset
+
+            first = next(iter(dataset_fn(self.shard_spec())))
+            self.build_model(model, first)
+            # keras-hub's `fit` only takes a `tf.data.Dataset`; the batches are
+            # preprocessed above, so Keras' own `fit` runs them.
+            history = keras.Model.fit(
+                model,
+                self.distribute_dataset(replica_dataset),
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                **kwargs,
+            )
+            return history.history
+        history = model.fit(
+            dataset_fn(self.shard_spec()),
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            **kwargs,
+        )
+        return history.history
+
     def build_model(self, model, batch):
         """Builds a compiled model's weights, compiled loss and optimizer from one batch.
 
@@ -873,8 +947,8 @@ def ddp_fit(
             Defaults to `1`.
 
     Returns:
-        A dict `{"loss": [...]}`: the global-batch loss of every step
-        (averaged over ranks).
+        A dict `{"loss": [...], "seconds": [...]}`: the global-batch loss of
+        every step (averaged over ranks) and its wall time.
     """
     if _backend() != "torch":
         raise RuntimeError(
@@ -897,7 +971,7 @@ def ddp_fit(
     variables = model.trainable_variables
     optimizer.build(variables)
     progbar = keras.utils.Progbar(steps) if verbose and rank == 0 else None
-    history = {"loss": []}
+    history = {"loss": [], "seconds": []}
 
     def batches():
         while True:
@@ -911,6 +985,7 @@ def ddp_fit(
 
     stream = batches()
     for step in range(steps):
+        start = time.perf_counter()
         x, y = next(stream)[:2]
         x, y = _to_torch(x, device), _to_torch(y, device)
         # Gradients left by earlier code would be summed into this step's.
@@ -929,6 +1004,7 @@ def ddp_fit(
             dist.all_reduce(logged)
             logged = logged / world
         history["loss"].append(float(logged))
+        history["seconds"].append(time.perf_counter() - start)
         if progbar is not None:
             progbar.update(step + 1, [("loss", history["loss"][-1])])
     return history

@@ -1,0 +1,68 @@
+"""Multi-device correctness on CPU: one distributed step == one step on the global batch.
+
+Each check runs in a subprocess because the simulated devices (XLA flag,
+TensorFlow logical devices, a torchrun process group) must be set up before
+the backend initialises. A check runs under the suite of its own backend and
+is skipped under the others (the suite runs once per backend).
+"""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import keras
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+
+
+def _only_on(backend):
+    return pytest.mark.skipif(
+        keras.backend.backend() != backend,
+        reason=f"{backend}-only multi-device check; it runs in the {backend} run of the suite",
+    )
+
+
+def _run(command, backend):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=str(REPO_ROOT))
+    env.pop("XLA_FLAGS", None)
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    checks = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("CHECK "):
+            name, _, rest = line[6:].partition(" ")
+            checks.setdefault(name, []).append(rest)
+    return checks
+
+
+@_only_on("tensorflow")
+def test_tensorflow_mirrored_strategy_matches_global_batch():
+    checks = _run([sys.executable, str(HERE / "tf_mirrored_check.py")], "tensorflow")
+    assert set(checks) == {"tf_step", "tf_fit_step", "tf_fit"}, checks
+
+
+@_only_on("jax")
+def test_jax_data_parallel_matches_global_batch():
+    checks = _run([sys.executable, str(HERE / "jax_data_parallel_check.py")], "jax")
+    assert set(checks) == {"jax_step", "jax_fit_step", "jax_fit", "jax_mesh"}, checks
+
+
+@_only_on("torch")
+def test_torch_ddp_gloo_matches_global_batch():
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    checks = _run(
+        launcher + ["--standalone", "--nproc_per_node=2", str(HERE / "torch_ddp_check.py")],
+        "torch",
+    )
+    # One line per rank for every check.
+    assert {name: len(lines) for name, lines in checks.items()} == {
+        "torch_step": 2, "torch_fit_step": 2, "torch_fit": 2,
+    }, checks
