@@ -123,7 +123,30 @@ def mine(
         source_embeddings, target_embeddings, k=k, block_bytes=block_bytes,
         backend=backend,
     )
-    if fs.shape[1] == 0:
+    return mine_from_neighbours(fs, fi, bs, bi, margin)
+
+
+def mine_from_neighbours(forward_scores, forward_indices, backward_scores,
+                         backward_indices, margin="ratio"):
+    """`mine` given the k-nearest-neighbour lists of both directions.
+
+    Args:
+        forward_scores: `(n, k)` cosines of each source's nearest targets.
+        forward_indices: `(n, k)` their target indices.
+        backward_scores: `(m, k)` cosines of each target's nearest sources.
+        backward_indices: `(m, k)` their source indices.
+        margin: str. See `margin_score`. Defaults to `"ratio"`.
+
+    Returns:
+        `(source_indices, target_indices, scores)` sorted by decreasing score.
+    """
+    if margin not in MARGINS:
+        raise ValueError(
+            f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
+        )
+    fs, fi = np.asarray(forward_scores), np.asarray(forward_indices)
+    bs, bi = np.asarray(backward_scores), np.asarray(backward_indices)
+    if fs.shape[1] == 0 or bs.shape[1] == 0:
         return (np.zeros(0, "int64"), np.zeros(0, "int64"), np.zeros(0, "float32"))
     r_x, r_y = fs.mean(axis=1), bs.mean(axis=1)
     forward = margin_score(fs, r_x[:, None], r_y[fi], margin)
