@@ -12,6 +12,7 @@ from keras_mpcl.evaluation.mining import best_threshold
 from keras_mpcl.evaluation.mining import bitext_mining
 from keras_mpcl.evaluation.mining import margin_score
 from keras_mpcl.evaluation.mining import mine
+from keras_mpcl.evaluation.mining import mine_from_neighbours
 from keras_mpcl.evaluation.mining import precision_recall_f1
 from keras_mpcl.evaluation.mining import read_bucc
 from keras_mpcl.evaluation.mteb import MTEBEncoder
@@ -46,6 +47,7 @@ __all__ = [
     "l2_normalize",
     "margin_score",
     "mine",
+    "mine_from_neighbours",
     "multiparallel_retrieval",
     "mutual_topk_similarity",
     "precision_recall_f1",

@@ -31,7 +31,8 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
     """Wrap an encoder or an `encode` callable as `encode(list[str]) -> array`.
 
     Every evaluation task calls the returned function. It encodes in batches
-    of `batch_size`, checks that one float32 row comes back per text and
+    of `batch_size` (a keras-hub model gets `64 * batch_size` texts per
+    `predict` call, batched inside by `predict`), checks that one float32 row comes back per text and
     returns a NumPy array of shape `(len(texts), dim)`. An empty list gives an
     array of shape `(0, 0)`.
 
@@ -67,9 +68,12 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
         def call(batch):
             return model.predict(list(batch), batch_size=batch_size, verbose=0)
 
+        # Each `predict` call builds an input pipeline; give it many batches.
+        chunk = batch_size * 64
         name = type(encoder).__name__
     elif callable(encoder):
         call = encoder
+        chunk = batch_size
         name = getattr(encoder, "__name__", type(encoder).__name__)
     else:
         raise TypeError(
@@ -89,9 +93,9 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
         if not texts:
             return np.zeros((0, 0), dtype="float32")
         parts = []
-        num_batches = -(-len(texts) // batch_size)
-        for b, start in enumerate(range(0, len(texts), batch_size)):
-            batch = texts[start : start + batch_size]
+        num_batches = -(-len(texts) // chunk)
+        for b, start in enumerate(range(0, len(texts), chunk)):
+            batch = texts[start : start + chunk]
             out = _to_numpy(call(batch))
             if out.ndim != 2 or out.shape[0] != len(batch):
                 raise ValueError(
@@ -100,8 +104,9 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
                     f"{out.shape} for {len(batch)} texts"
                 )
             parts.append(out)
-            if verbose and (b + 1) % 50 == 0:
-                logger.info("encoded %d / %d batches", b + 1, num_batches)
+            if verbose and (b + 1) % max(1, 3200 // chunk) == 0:
+                logger.info("encoded %d / %d texts", min(start + chunk, len(texts)),
+                            len(texts))
         dims = {p.shape[1] for p in parts}
         if len(dims) != 1:
             raise ValueError(

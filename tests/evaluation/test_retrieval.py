@@ -93,7 +93,7 @@ def test_keras_hub_style_encoder_is_accepted():
             self.calls = []
 
         def predict(self, texts, batch_size=None, verbose=None):
-            self.calls.append(len(texts))
+            self.calls.append((len(texts), batch_size))
             return bag_of_chars(texts)
 
         def encode_text(self, texts):
@@ -103,8 +103,12 @@ def test_keras_hub_style_encoder_is_accepted():
     from keras_mpcl.evaluation import as_encode_fn
 
     encode = as_encode_fn(model, batch_size=2)
-    out = encode(["a", "b", "c"])
-    assert out.shape == (3, 64) and model.calls == [2, 1]
+    out = encode(["a", "b", "c"] * 50)
+    # 64 batches per `predict` call: 128 texts, then the remaining 22.
+    assert out.shape == (150, 64) and model.calls == [(128, 2), (22, 2)]
+    calls = []
+    as_encode_fn(lambda t: calls.append(len(t)) or bag_of_chars(t), batch_size=2)(["a"] * 5)
+    assert calls == [2, 2, 1]
     assert bitext_retrieval(model, ["ab", "cd"], ["AB", "CD"])["accuracy"] == 1.0
     np.testing.assert_array_equal(encode([]).shape, (0, 0))
     with pytest.raises(ValueError, match="one embedding row per text"):
