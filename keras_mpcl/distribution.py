@@ -883,6 +883,21 @@ def _to_torch(structure, device):
 _DDP_WRAPPERS = weakref.WeakKeyDictionary()
 
 
+def _model_device(model):
+    """The torch device of the model's weights, after registering them with torch.
+
+    A Keras layer on torch registers its weights as `torch.nn.Parameter`s when
+    it is first asked for them; a model asked before its weights existed
+    (some keras-hub tasks) keeps an empty list, which DDP would see as a
+    model without parameters. Registering again fixes that.
+    """
+    if len(list(model.parameters())) < len(model.trainable_variables):
+        model._track_variables()
+    if not model.trainable_variables:
+        raise ValueError("The model has no trainable weights; build it before training.")
+    return model.trainable_variables[0].value.device
+
+
 def wrap_ddp(model, find_unused_parameters=True):
     """The model wrapped in `DistributedDataParallel`, created once per model.
 
@@ -901,7 +916,7 @@ def wrap_ddp(model, find_unused_parameters=True):
     if world == 1:
         return model
     if model not in _DDP_WRAPPERS:
-        device = next(model.parameters()).device
+        device = _model_device(model)
         _DDP_WRAPPERS[model] = torch.nn.parallel.DistributedDataParallel(
             model,
             device_ids=[device.index] if device.type == "cuda" else None,
@@ -961,7 +976,7 @@ def ddp_fit(
     import torch.distributed as dist
 
     world, rank = _torch_world()
-    device = next(model.parameters()).device
+    device = _model_device(model)
     trainer = wrap_ddp(model, find_unused_parameters=find_unused_parameters)
     preprocessor = getattr(model, "preprocessor", None)
     if preprocessor is not None and hasattr(dataset, "map"):
