@@ -12,7 +12,8 @@ child process (so that each peak is its own) builds a
 - batches per second of `group_dataset` (64 groups x 4 rows, shuffled
   windows, random members, collision guard) and, as the baseline measured in
   the same child, of plain `tf.data.TextLineDataset`s zipped and batched by 64
-  lines (reading alone); their ratio is the cost of grouping and sampling.
+  lines (reading alone), in alternating rounds (medians reported); their
+  ratio is the cost of grouping and sampling.
 
 A third child reads the small corpus into memory (`TranslationGroups`) for
 comparison. Figures are printed and written to
@@ -41,6 +42,11 @@ DIGITS = 8  # zero-padded line number: keeps every text unique
 CHUNK_LINES = 250_000
 GROUPS_PER_BATCH = 64
 GROUP_SIZE = 4
+ROUNDS = 3
+# Batches skipped at the start of each timed round: more than one default
+# streaming shuffle window (10,000 groups = 157 batches of 64), so that rounds
+# measure the steady state and not a window read during warm-up.
+WARMUP = 200
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "data_pipeline.json"
 
 
@@ -94,26 +100,37 @@ def child(folder, num_batches, in_memory):
     result["read_seconds"] = time.perf_counter() - start
     result["peak_mib_after_read"] = _peak_mib()
 
-    def rate(dataset, warmup=20):
-        iterator = iter(dataset)
-        for _ in range(warmup):
-            next(iterator)
+    def timed(iterator, count):
         start = time.perf_counter()
-        for _ in range(num_batches):
+        for _ in range(count):
             next(iterator)
-        return num_batches / (time.perf_counter() - start)
+        return count / (time.perf_counter() - start)
 
     # Baseline: the same files read and batched by tf.data alone.
     lines = tf.data.Dataset.zip(
         tuple(tf.data.TextLineDataset(str(files[lang])) for lang in LANGUAGES)
     )
     baseline = lines.map(lambda *t: tf.stack(t)).repeat().batch(GROUPS_PER_BATCH)
-    result["baseline_batches_per_second"] = rate(baseline.prefetch(tf.data.AUTOTUNE))
     dataset = group_dataset(
         groups, groups_per_batch=GROUPS_PER_BATCH, group_size=GROUP_SIZE, seed=0,
         epochs=None,
     )
-    result["pipeline_batches_per_second"] = rate(dataset)
+    datasets = {"baseline": baseline.prefetch(tf.data.AUTOTUNE), "pipeline": dataset}
+    # The machine is shared: alternate short rounds and keep the medians, so
+    # that load changes hit both sides alike. Each round uses a fresh iterator,
+    # deleted after it, so that no prefetching runs behind the other's timing.
+    rates = {name: [] for name in datasets}
+    for _ in range(ROUNDS):
+        for name, data in datasets.items():
+            iterator = iter(data)
+            timed(iterator, WARMUP)
+            rates[name].append(timed(iterator, max(1, num_batches // ROUNDS)))
+            del iterator
+    result["baseline_batches_per_second"] = float(np.median(rates["baseline"]))
+    result["pipeline_batches_per_second"] = float(np.median(rates["pipeline"]))
+    result["pipeline_vs_baseline_per_round"] = [
+        p / b for p, b in zip(rates["pipeline"], rates["baseline"])
+    ]
     result["peak_mib_after_batches"] = _peak_mib()
     result["groups"] = len(groups)
     print(json.dumps(result))
@@ -130,7 +147,8 @@ def run_child(folder, num_batches, in_memory=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[50_000, 5_000_000])
-    parser.add_argument("--batches", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=3000,
+                        help="batches timed per mode, over %d rounds" % ROUNDS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--in-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -157,9 +175,8 @@ def main():
                     lines=num_lines, mode="in memory" if in_memory else "streaming",
                     corpus_mib=size, generate_seconds=seconds,
                 )
-                result["pipeline_vs_baseline"] = (
-                    result["pipeline_batches_per_second"]
-                    / result["baseline_batches_per_second"]
+                result["pipeline_vs_baseline"] = float(
+                    np.median(result["pipeline_vs_baseline_per_round"])
                 )
                 runs.append(result)
                 print(

@@ -138,6 +138,8 @@ class TranslationGroups:
             `"drop"` (later groups are dropped). Defaults to `"merge"`.
         source: str. Description of the input, for the summary.
             Defaults to `"memory"`.
+        reader_counts: optional dict of str to int. Reader-specific counts
+            to carry into the summary. Defaults to `None`.
 
     Examples:
 
