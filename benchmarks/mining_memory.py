@@ -75,20 +75,24 @@ def _child(mode, n):
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     correct = int(np.sum(gold[src] == trg))
-    print(json.dumps({
-        "mode": mode,
-        "n": n,
-        "dim": DIM,
-        "k": K,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "peak_rss_mib": round(peak_kib / 1024, 1),
-        "rss_before_mining_mib": round(rss_before_kib / 1024, 1),
-        "embeddings_mib": round(2 * x.nbytes / 2**20, 1),
-        "mined_pairs": int(len(src)),
-        "correct_pairs": correct,
-        "pairs_sha": _digest(src, trg),
-    }))
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "n": n,
+                "dim": DIM,
+                "k": K,
+                "wall_s": round(wall, 3),
+                "cpu_s": round(cpu, 3),
+                "peak_rss_mib": round(peak_kib / 1024, 1),
+                "rss_before_mining_mib": round(rss_before_kib / 1024, 1),
+                "embeddings_mib": round(2 * x.nbytes / 2**20, 1),
+                "mined_pairs": int(len(src)),
+                "correct_pairs": correct,
+                "pairs_sha": _digest(src, trg),
+            }
+        )
+    )
 
 
 def _digest(src, trg):
@@ -108,7 +112,10 @@ def _measure(mode, n):
     env = dict(os.environ, KERAS_BACKEND="numpy", TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(n)],
-        capture_output=True, text=True, check=False, env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} n={n} failed:\n{proc.stderr[-3000:]}")
@@ -121,7 +128,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--compare", type=int, default=20_000)
-    parser.add_argument("--child", nargs=2, metavar=("MODE", "N"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=2, metavar=("MODE", "N"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child[0], int(args.child[1]))
@@ -142,20 +151,31 @@ def main(argv=None):
         "compare_n": args.compare,
         "chunked_large_peak_rss_mib": runs["chunked_large"]["peak_rss_mib"],
         "chunked_large_under_2gb": runs["chunked_large"]["peak_rss_mib"] < 2048,
-        "speed_ratio_full_over_chunked_wall": round(full["wall_s"] / chunked["wall_s"], 3),
+        "speed_ratio_full_over_chunked_wall": round(
+            full["wall_s"] / chunked["wall_s"], 3
+        ),
         "speed_ratio_full_over_chunked_cpu": round(full["cpu_s"] / chunked["cpu_s"], 3),
         "memory_ratio_full_over_chunked": round(
-            full["peak_rss_mib"] / chunked["peak_rss_mib"], 3),
-        "chunked_and_full_mine_identical_pairs": chunked["pairs_sha"] == full["pairs_sha"],
+            full["peak_rss_mib"] / chunked["peak_rss_mib"], 3
+        ),
+        "chunked_and_full_mine_identical_pairs": chunked["pairs_sha"]
+        == full["pairs_sha"],
     }
     if has_faiss:
         faiss_run = runs["faiss_compare"]
         summary["speed_ratio_full_over_faiss_wall"] = round(
-            full["wall_s"] / faiss_run["wall_s"], 3)
+            full["wall_s"] / faiss_run["wall_s"], 3
+        )
         summary["speed_ratio_chunked_over_faiss_wall"] = round(
-            chunked["wall_s"] / faiss_run["wall_s"], 3)
-    report = {"command": " ".join(["python", "benchmarks/mining_memory.py"] + (argv or sys.argv[1:])),
-              "summary": summary, "runs": runs}
+            chunked["wall_s"] / faiss_run["wall_s"], 3
+        )
+    report = {
+        "command": " ".join(
+            ["python", "benchmarks/mining_memory.py"] + (argv or sys.argv[1:])
+        ),
+        "summary": summary,
+        "runs": runs,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

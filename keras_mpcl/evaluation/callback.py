@@ -117,12 +117,16 @@ class EvaluationCallback(keras.callbacks.Callback):
                     f"Every task should be callable as `task(encode)`. Received: "
                     f"`tasks[{name!r}]` of type {type(task).__name__}"
                 )
-        for arg, value in (("every_n_epochs", every_n_epochs), ("every_n_steps", every_n_steps)):
+        for arg, value in (
+            ("every_n_epochs", every_n_epochs),
+            ("every_n_steps", every_n_steps),
+        ):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value <= 0
             ):
                 raise ValueError(
-                    f"`{arg}` should be a positive int or None. Received: `{arg}` = {value!r}"
+                    f"`{arg}` should be a positive int or None. "
+                    f"Received: `{arg}` = {value!r}"
                 )
         if every_n_epochs is None and every_n_steps is None:
             raise ValueError(
@@ -130,7 +134,9 @@ class EvaluationCallback(keras.callbacks.Callback):
                 "tasks would never run"
             )
         if mode not in MODES:
-            raise ValueError(f"`mode` should be one of {MODES}. Received: `mode` = {mode!r}")
+            raise ValueError(
+                f"`mode` should be one of {MODES}. Received: `mode` = {mode!r}"
+            )
         self.tasks = dict(tasks)
         self.encoder = encoder
         self.every_n_epochs = every_n_epochs
@@ -203,8 +209,10 @@ class EvaluationCallback(keras.callbacks.Callback):
         if improved:
             self.best = value
         saved = None
-        if self.filepath is not None and model is not None and (
-            improved or not self.save_best_only
+        if (
+            self.filepath is not None
+            and model is not None
+            and (improved or not self.save_best_only)
         ):
             saved = self._save(model, epoch or 0, step or 0)
         if self.verbose:

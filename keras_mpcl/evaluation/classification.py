@@ -112,7 +112,11 @@ def classification_transfer(
             f"`classifier` should be one of {CLASSIFIERS}. "
             f"Received: `classifier` = {classifier!r}"
         )
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int) or n_neighbors <= 0:
+    if (
+        isinstance(n_neighbors, bool)
+        or not isinstance(n_neighbors, int)
+        or n_neighbors <= 0
+    ):
         raise ValueError(
             "`n_neighbors` should be a positive int. "
             f"Received: `n_neighbors` = {n_neighbors!r}"
@@ -168,11 +172,15 @@ def read_sib200(directory, split="test", languages=None):
     directory = pathlib.Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"SIB-200 directory not found: {directory}")
-    available = sorted(p.name for p in directory.iterdir() if (p / f"{split}.tsv").is_file())
+    available = sorted(
+        p.name for p in directory.iterdir() if (p / f"{split}.tsv").is_file()
+    )
     if languages is not None:
         wanted = list(languages)
         chosen = [a for a in available if a in wanted or a.split("_")[0] in wanted]
-        unmatched = [w for w in wanted if not any(a == w or a.split("_")[0] == w for a in chosen)]
+        unmatched = [
+            w for w in wanted if not any(a == w or a.split("_")[0] == w for a in chosen)
+        ]
         if unmatched:
             raise FileNotFoundError(
                 f"No SIB-200 {split}.tsv for language(s) {unmatched} in {directory}"
@@ -196,7 +204,9 @@ def read_sib200(directory, split="test", languages=None):
                 if not row:
                     continue
                 if len(row) != 3:
-                    raise ValueError(f"{path}:{number}: expected 3 fields, got {len(row)}")
+                    raise ValueError(
+                        f"{path}:{number}: expected 3 fields, got {len(row)}"
+                    )
                 ids.append(row[0])
                 labels.append(row[1])
                 texts.append(row[2])
@@ -228,9 +238,15 @@ def align_parallel(data):
     for lang in languages[1:]:
         common &= set(data[lang].ids)
     order = [i for i in data[languages[0]].ids if i in common]
-    dropped = {lang: len(d.ids) - len(order) for lang, d in data.items() if len(d.ids) != len(order)}
+    dropped = {
+        lang: len(d.ids) - len(order)
+        for lang, d in data.items()
+        if len(d.ids) != len(order)
+    }
     if dropped:
-        logger.info("align_parallel: rows without a translation in every language: %s", dropped)
+        logger.info(
+            "align_parallel: rows without a translation in every language: %s", dropped
+        )
     result = {}
     for lang, d in data.items():
         by_id = dict(zip(d.ids, d.texts))

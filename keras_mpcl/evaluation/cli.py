@@ -24,31 +24,44 @@ def load_encoder(model):
             f"`--model` should be a preset name or a preset directory. Received "
             f"the file {model!r}"
         )
-    return keras_hub.models.TextEmbedder.from_preset(str(path) if path.is_dir() else model)
+    return keras_hub.models.TextEmbedder.from_preset(
+        str(path) if path.is_dir() else model
+    )
 
 
 def add_evaluate_arguments(parser):
     """Adds the `evaluate` options to an `argparse` parser; returns it."""
     parser.add_argument(
-        "--model", required=True,
-        help="keras-hub preset name or a preset directory (save_to_preset or HF format)",
+        "--model",
+        required=True,
+        help="keras-hub preset name or a preset directory "
+        "(save_to_preset or Hugging Face format)",
     )
     parser.add_argument(
-        "--task", action="append", required=True, metavar="NAME=PATH",
+        "--task",
+        action="append",
+        required=True,
+        metavar="NAME=PATH",
         help=f"task and its data folder; NAME in {', '.join(TASKS)}; repeatable",
     )
     parser.add_argument(
-        "--languages", nargs="+", default=None,
+        "--languages",
+        nargs="+",
+        default=None,
         help="language codes to keep (dataset codes: deu, deu_Latn, de; default all)",
     )
     parser.add_argument("--output", required=True, help="path of the JSON report")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sib200-train-language", default="eng_Latn")
-    parser.add_argument("--sib200-classifier", choices=("logistic", "knn"), default="logistic")
     parser.add_argument(
-        "--ntrex-lines", default="1800:1997",
-        help="0-based START:STOP line range of NTREX to evaluate (default held-out 1800:1997)",
+        "--sib200-classifier", choices=("logistic", "knn"), default="logistic"
+    )
+    parser.add_argument(
+        "--ntrex-lines",
+        default="1800:1997",
+        help="0-based START:STOP line range of NTREX to evaluate "
+        "(default: the held-out lines 1800:1997)",
     )
     return parser
 

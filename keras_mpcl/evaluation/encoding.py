@@ -32,9 +32,9 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
 
     Every evaluation task calls the returned function. It encodes in batches
     of `batch_size` (a keras-hub model gets `64 * batch_size` texts per
-    `predict` call, batched inside by `predict`), checks that one float32 row comes back per text and
-    returns a NumPy array of shape `(len(texts), dim)`. An empty list gives an
-    array of shape `(0, 0)`.
+    `predict` call, batched inside by `predict`), checks that one float32 row
+    comes back per text and returns a NumPy array of shape
+    `(len(texts), dim)`. An empty list gives an array of shape `(0, 0)`.
 
     Args:
         encoder: a keras-hub `TextEmbedder` (anything with `predict`, such as
@@ -93,7 +93,6 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
         if not texts:
             return np.zeros((0, 0), dtype="float32")
         parts = []
-        num_batches = -(-len(texts) // chunk)
         for b, start in enumerate(range(0, len(texts), chunk)):
             batch = texts[start : start + chunk]
             out = _to_numpy(call(batch))
@@ -105,8 +104,9 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
                 )
             parts.append(out)
             if verbose and (b + 1) % max(1, 3200 // chunk) == 0:
-                logger.info("encoded %d / %d texts", min(start + chunk, len(texts)),
-                            len(texts))
+                logger.info(
+                    "encoded %d / %d texts", min(start + chunk, len(texts)), len(texts)
+                )
         dims = {p.shape[1] for p in parts}
         if len(dims) != 1:
             raise ValueError(

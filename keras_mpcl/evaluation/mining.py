@@ -120,14 +120,18 @@ def mine(
             f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
         )
     (fs, fi), (bs, bi) = mutual_topk_similarity(
-        source_embeddings, target_embeddings, k=k, block_bytes=block_bytes,
+        source_embeddings,
+        target_embeddings,
+        k=k,
+        block_bytes=block_bytes,
         backend=backend,
     )
     return mine_from_neighbours(fs, fi, bs, bi, margin)
 
 
-def mine_from_neighbours(forward_scores, forward_indices, backward_scores,
-                         backward_indices, margin="ratio"):
+def mine_from_neighbours(
+    forward_scores, forward_indices, backward_scores, backward_indices, margin="ratio"
+):
     """`mine` given the k-nearest-neighbour lists of both directions.
 
     Args:
@@ -274,8 +278,9 @@ def _mine_set(encode, data, k, margin, block_bytes, backend):
         )
     x = encode([data.source[i] for i in source_ids])
     y = encode([data.target[i] for i in target_ids])
-    src, trg, scores = mine(x, y, k=k, margin=margin, block_bytes=block_bytes,
-                            backend=backend)
+    src, trg, scores = mine(
+        x, y, k=k, margin=margin, block_bytes=block_bytes, backend=backend
+    )
     pairs = [(source_ids[s], target_ids[t]) for s, t in zip(src, trg)]
     return pairs, scores, skipped
 
@@ -400,7 +405,9 @@ def read_bucc(directory, pair="de-en", split="training"):
     directory = pathlib.Path(directory)
     l1, _, l2 = pair.partition("-")
     if not l1 or not l2:
-        raise ValueError(f"`pair` should look like 'de-en'. Received: `pair` = {pair!r}")
+        raise ValueError(
+            f"`pair` should look like 'de-en'. Received: `pair` = {pair!r}"
+        )
     for folder in (directory, directory / pair):
         base = folder / f"{pair}.{split}"
         src_path, trg_path = pathlib.Path(f"{base}.{l1}"), pathlib.Path(f"{base}.{l2}")

@@ -84,8 +84,10 @@ class MTEBEncoder:
         if prefix:
             texts = [prefix + t for t in texts]
         batch_size = kwargs.get("batch_size", self.batch_size)
-        encode = self._encode if batch_size == self.batch_size else as_encode_fn(
-            self._encoder, batch_size=batch_size
+        encode = (
+            self._encode
+            if batch_size == self.batch_size
+            else as_encode_fn(self._encoder, batch_size=batch_size)
         )
         embeddings = encode(texts)
         return l2_normalize(embeddings) if self.normalize and len(texts) else embeddings

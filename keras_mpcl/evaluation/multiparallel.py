@@ -71,14 +71,19 @@ def multiparallel_retrieval(
     languages = sorted(texts) if languages is None else list(languages)
     missing = [lang for lang in languages if lang not in texts]
     if missing:
-        raise ValueError(f"Languages {missing} are not keys of `texts` ({sorted(texts)})")
+        raise ValueError(
+            f"Languages {missing} are not keys of `texts` ({sorted(texts)})"
+        )
     if len(languages) < 2:
         raise ValueError(
-            f"Many-to-many retrieval needs at least two languages. Received: {languages}"
+            "Many-to-many retrieval needs at least two languages. "
+            f"Received: {languages}"
         )
     lengths = {lang: len(texts[lang]) for lang in languages}
     if len(set(lengths.values())) != 1:
-        raise ValueError(f"Multi-parallel lists should have equal lengths. Received: {lengths}")
+        raise ValueError(
+            f"Multi-parallel lists should have equal lengths. Received: {lengths}"
+        )
     n = lengths[languages[0]]
     encode = as_encode_fn(encoder, batch_size=batch_size)
     present = {}
@@ -99,8 +104,11 @@ def multiparallel_retrieval(
             if len(keep) == 0:
                 continue
             _, idx = topk_similarity(
-                embeddings[src][keep], embeddings[trg][keep], k=1,
-                normalize=False, block_bytes=block_bytes,
+                embeddings[src][keep],
+                embeddings[trg][keep],
+                k=1,
+                normalize=False,
+                block_bytes=block_bytes,
             )
             matrix[a, b] = np.mean(idx[:, 0] == np.arange(len(keep)))
         logger.info("multiparallel: %s done (%d/%d)", src, a + 1, size)
@@ -109,7 +117,9 @@ def multiparallel_retrieval(
     per_language = {}
     for a, lang in enumerate(languages):
         values = np.concatenate([np.delete(matrix[a], a), np.delete(matrix[:, a], a)])
-        per_language[lang] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        per_language[lang] = (
+            float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        )
     off = matrix[~np.eye(size, dtype=bool)]
     return {
         "languages": languages,
@@ -186,7 +196,9 @@ def read_ntrex(directory, languages=None, lines=NTREX_HELD_OUT):
             )
         files = {lang: files[lang] for lang in wanted}
     if not files:
-        raise FileNotFoundError(f"No NTREX files `newstest2019-ref.<lang>.txt` in {directory}")
+        raise FileNotFoundError(
+            f"No NTREX files `newstest2019-ref.<lang>.txt` in {directory}"
+        )
     span = line_range(lines)
     result = {}
     for lang in sorted(files):

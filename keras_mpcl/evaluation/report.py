@@ -44,7 +44,8 @@ def parse_task_specs(specs):
             name, sep, path = str(spec).partition("=")
             if not sep or not name or not path:
                 raise ValueError(
-                    f"A task should be given as NAME=PATH, e.g. `tatoeba=data/tatoeba`. "
+                    "A task should be given as NAME=PATH, e.g. "
+                    "`tatoeba=data/tatoeba`. "
                     f"Received: {spec!r}"
                 )
             items.append((name.strip(), path.strip()))
@@ -69,8 +70,10 @@ def language_matches(key, languages, keys=()):
 
     Examples:
 
-    >>> language_matches("deu_Latn", ["deu"]), language_matches("es-en-4a", ["es", "en"])
-    (True, True)
+    >>> language_matches("deu_Latn", ["deu"])
+    True
+    >>> language_matches("es-en-4a", ["es", "en"])
+    True
     >>> language_matches("ar-en", ["en"]), language_matches("zho-CN", ["zho"])
     (False, True)
     >>> language_matches("eng-GB", ["eng"], keys=["eng", "eng-GB"])
@@ -94,7 +97,8 @@ def _select(keys, languages, task):
     if not chosen:
         raise ValueError(
             f"Task {task!r}: no language among {sorted(keys)[:20]}"
-            f"{'...' if len(keys) > 20 else ''} matches `languages` = {sorted(languages)}"
+            f"{'...' if len(keys) > 20 else ''} matches "
+            f"`languages` = {sorted(languages)}"
         )
     return chosen
 
@@ -136,10 +140,13 @@ def _run_tatoeba(encode, path, languages, options):
 def _run_sts(encode, data, languages, task):
     chosen = _select(list(data), languages, task)
     results = {key: sts(encode, *data[key]) for key in chosen}
-    details = {k: {"num_pairs": r["num_pairs"], "num_blank": r["num_blank"]}
-               for k, r in results.items()}
-    return _summary({k: r["spearman"] for k, r in results.items()}, "spearman",
-                    details=details)
+    details = {
+        k: {"num_pairs": r["num_pairs"], "num_blank": r["num_blank"]}
+        for k, r in results.items()
+    }
+    return _summary(
+        {k: r["spearman"] for k, r in results.items()}, "spearman", details=details
+    )
 
 
 def _run_sib200(encode, path, languages, options):
@@ -154,7 +161,8 @@ def _run_sib200(encode, path, languages, options):
         classifier=options.get("sib200_classifier", "logistic"),
     )
     return _summary(
-        result["per_language"], "accuracy",
+        result["per_language"],
+        "accuracy",
         train_language=train_language,
         classifier=options.get("sib200_classifier", "logistic"),
         num_train=result["num_train"],
@@ -169,7 +177,8 @@ def _run_ntrex(encode, path, languages, options):
     matrix = [[_percent(v) for v in row] for row in result["matrix"]]
     span = None if lines is None else list(line_range(lines))
     return _summary(
-        result["per_language"], "accuracy",
+        result["per_language"],
+        "accuracy",
         languages=result["languages"],
         matrix=matrix,
         lines=span,
@@ -258,7 +267,9 @@ def write_report(report, output, plots=True):
     """
     output = pathlib.Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    output.write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     written = [output]
     csv_path = output.with_suffix(".csv")
     with open(csv_path, "w", encoding="utf-8", newline="") as f:
@@ -293,8 +304,12 @@ def plot_report(report, directory, stem="report"):
         fig, ax = plt.subplots(figsize=(max(4.0, 0.28 * len(names) + 1.5), 3.6))
         ax.bar(range(len(names)), values, color="tab:blue")
         if entry["mean"] is not None:
-            ax.axhline(entry["mean"], color="tab:red", linestyle="--",
-                       label=f"mean {entry['mean']:.1f}")
+            ax.axhline(
+                entry["mean"],
+                color="tab:red",
+                linestyle="--",
+                label=f"mean {entry['mean']:.1f}",
+            )
             ax.legend(loc="lower right")
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=90, fontsize=7)
@@ -307,13 +322,19 @@ def plot_report(report, directory, stem="report"):
         plt.close(fig)
         written.append(path)
         if "matrix" in entry:
-            written.append(_plot_heatmap(plt, entry, directory / f"{stem}.{task}_heatmap.png", task))
+            written.append(
+                _plot_heatmap(
+                    plt, entry, directory / f"{stem}.{task}_heatmap.png", task
+                )
+            )
     return written
 
 
 def _plot_heatmap(plt, entry, path, task):
     languages = entry["languages"]
-    matrix = np.array([[np.nan if v is None else v for v in row] for row in entry["matrix"]])
+    matrix = np.array(
+        [[np.nan if v is None else v for v in row] for row in entry["matrix"]]
+    )
     size = max(4.0, 0.22 * len(languages) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(matrix, vmin=0, vmax=100, cmap="viridis")
@@ -329,8 +350,15 @@ def _plot_heatmap(plt, entry, path, task):
         for i in range(len(languages)):
             for j in range(len(languages)):
                 if not np.isnan(matrix[i, j]):
-                    ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center",
-                            color="white", fontsize=7)
+                    ax.text(
+                        j,
+                        i,
+                        f"{matrix[i, j]:.0f}",
+                        ha="center",
+                        va="center",
+                        color="white",
+                        fontsize=7,
+                    )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -114,10 +114,14 @@ def bitext_retrieval(
             "`source` and `target` should be line-aligned lists of the same "
             f"length. Received: {len(source)} source and {len(target)} target lines"
         )
-    keep = [i for i, (s, t) in enumerate(zip(source, target)) if s.strip() and t.strip()]
+    keep = [
+        i for i, (s, t) in enumerate(zip(source, target)) if s.strip() and t.strip()
+    ]
     num_skipped = len(source) - len(keep)
     if num_skipped:
-        logger.info("bitext_retrieval: %d pair(s) with a blank side skipped", num_skipped)
+        logger.info(
+            "bitext_retrieval: %d pair(s) with a blank side skipped", num_skipped
+        )
     nan = float("nan")
     if not keep:
         return {

@@ -26,8 +26,10 @@ def faiss_available():
 def _check_inputs(queries, keys, k, block_bytes, backend):
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ValueError(f"`k` should be a positive int. Received: `k` = {k!r}")
-    if isinstance(block_bytes, bool) or not isinstance(block_bytes, int) or (
-        block_bytes <= 0
+    if (
+        isinstance(block_bytes, bool)
+        or not isinstance(block_bytes, int)
+        or (block_bytes <= 0)
     ):
         raise ValueError(
             "`block_bytes` should be a positive int. "

@@ -98,7 +98,9 @@ def sts(encoder, sentences1, sentences2, scores, batch_size=32):
             "`sentences1`, `sentences2` and `scores` should have the same length. "
             f"Received: {len(sentences1)}, {len(sentences2)}, {len(scores)}"
         )
-    blank = sum(1 for a, b in zip(sentences1, sentences2) if not a.strip() or not b.strip())
+    blank = sum(
+        1 for a, b in zip(sentences1, sentences2) if not a.strip() or not b.strip()
+    )
     if not sentences1:
         return {"spearman": float("nan"), "num_pairs": 0, "num_blank": 0}
     encode = as_encode_fn(encoder, batch_size=batch_size)
@@ -134,7 +136,9 @@ def read_sts17(directory, languages=None):
         dict `{key: (sentences1, sentences2, scores)}` sorted by key.
     """
     directory = pathlib.Path(directory)
-    paths = [directory] if directory.is_file() else sorted(directory.glob("sts17.*.tsv"))
+    paths = (
+        [directory] if directory.is_file() else sorted(directory.glob("sts17.*.tsv"))
+    )
     tracks = []
     for path in paths:
         match = _STS17_NAME.match(path.name)
@@ -173,8 +177,11 @@ def read_sts17(directory, languages=None):
             s1.append(fields[1])
             s2.append(fields[2])
         if unscored:
-            logger.info("read_sts17: %s: %d row(s) without a gold score skipped",
-                        path.name, unscored)
+            logger.info(
+                "read_sts17: %s: %d row(s) without a gold score skipped",
+                path.name,
+                unscored,
+            )
         result[key] = (s1, s2, scores)
     return dict(sorted(result.items()))
 

@@ -28,8 +28,10 @@ def one_hot_words(vocabulary):
     vocabulary = list(vocabulary)
 
     def encode(texts):
-        return np.array([[t.strip().lower() == w for w in vocabulary] for t in texts],
-                        dtype="float32")
+        return np.array(
+            [[t.strip().lower() == w for w in vocabulary] for t in texts],
+            dtype="float32",
+        )
 
     return encode
 

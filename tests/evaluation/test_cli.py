@@ -15,9 +15,23 @@ def _parse(argv):
 def test_run_evaluate_with_a_fake_encoder(tmp_path, capsys):
     paths = make_fixtures(tmp_path)
     output = tmp_path / "report.json"
-    args = _parse(["--model", "unused", "--task", f"tatoeba={paths['tatoeba']}",
-                   "--task", f"ntrex={paths['ntrex']}", "--ntrex-lines", "1:3",
-                   "--languages", "deu", "eng", "--output", str(output)])
+    args = _parse(
+        [
+            "--model",
+            "unused",
+            "--task",
+            f"tatoeba={paths['tatoeba']}",
+            "--task",
+            f"ntrex={paths['ntrex']}",
+            "--ntrex-lines",
+            "1:3",
+            "--languages",
+            "deu",
+            "eng",
+            "--output",
+            str(output),
+        ]
+    )
     report = run_evaluate(args, encoder=bag_of_chars)
     assert json.loads(output.read_text()) == report
     assert report["tatoeba"]["per_language"] == {"deu": 100.0}
@@ -31,8 +45,20 @@ def test_cli_end_to_end_with_a_saved_preset(tiny_text_embedder, tmp_path):
     tiny_text_embedder.save_to_preset(str(preset))
     paths = make_fixtures(tmp_path)
     output = tmp_path / "out" / "report.json"
-    assert main(["--model", str(preset), "--task", f"sts17={paths['sts17']}",
-                 "--output", str(output), "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                str(preset),
+                "--task",
+                f"sts17={paths['sts17']}",
+                "--output",
+                str(output),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     report = json.loads(output.read_text())
     assert list(report["sts17"]["per_language"]) == ["en-en"]
     assert -100.0 <= report["sts17"]["mean"] <= 100.0

@@ -69,8 +69,9 @@ def _reference_mine(x, y, k, margin):
 def test_mine_agrees_with_brute_force(margin):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30, 6)).astype("float32")
-    y = np.concatenate([x[:20] + 0.3 * rng.normal(size=(20, 6)),
-                        rng.normal(size=(15, 6))]).astype("float32")
+    y = np.concatenate(
+        [x[:20] + 0.3 * rng.normal(size=(20, 6)), rng.normal(size=(15, 6))]
+    ).astype("float32")
     src, trg, _ = mine(x, y, k=4, margin=margin, block_bytes=4 * 64)
     assert list(zip(src.tolist(), trg.tolist())) == _reference_mine(x, y, 4, margin)
 
@@ -79,14 +80,22 @@ def test_best_threshold_never_splits_ties():
     # Splitting the tie at score 2 would give F1 1.0; the valid cuts give
     # F1 2/3 (after 3) and 0.8 (after both 2s), so the threshold is 2.
     result = best_threshold([3.0, 2.0, 2.0], [True, True, False], 2)
-    assert result == {"threshold": 2.0, "precision": 2 / 3, "recall": 1.0,
-                      "f1": pytest.approx(0.8)}
+    assert result == {
+        "threshold": 2.0,
+        "precision": 2 / 3,
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+    }
     assert best_threshold([], [], 3)["f1"] == 0.0
     assert best_threshold([1.0], [False], 1)["f1"] == 0.0
 
 
 def test_precision_recall_f1_edge_cases():
-    assert precision_recall_f1([], {(1, 1)}) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert precision_recall_f1([], {(1, 1)}) == {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+    }
     assert precision_recall_f1({(1, 1)}, {(1, 1)})["f1"] == 1.0
 
 

@@ -29,7 +29,9 @@ class FakeSTSTask:
     def evaluate(self, model):
         e1 = model.encode(self.s1, task_name=self.metadata.name, batch_size=2)
         e2 = model.encode(self.s2, task_name=self.metadata.name, batch_size=2)
-        return {"cosine_spearman": spearman(model.similarity_pairwise(e1, e2), self.scores)}
+        return {
+            "cosine_spearman": spearman(model.similarity_pairwise(e1, e2), self.scores)
+        }
 
 
 class FakeBitextTask:
@@ -41,10 +43,20 @@ class FakeBitextTask:
         def loader(texts):
             return [{"text": texts[i : i + 2]} for i in range(0, len(texts), 2)]
 
-        src = model.encode(loader(["one", "two", "three"]), task_metadata=self.metadata,
-                           hf_split="test", hf_subset="default", prompt_type=None)
-        trg = model.encode(loader(["ONE", "TWO", "THREE"]), task_metadata=self.metadata,
-                           hf_split="test", hf_subset="default", prompt_type=None)
+        src = model.encode(
+            loader(["one", "two", "three"]),
+            task_metadata=self.metadata,
+            hf_split="test",
+            hf_subset="default",
+            prompt_type=None,
+        )
+        trg = model.encode(
+            loader(["ONE", "TWO", "THREE"]),
+            task_metadata=self.metadata,
+            hf_split="test",
+            hf_subset="default",
+            prompt_type=None,
+        )
         best = model.similarity(src, trg).argmax(axis=1)
         return {"accuracy": float(np.mean(best == np.arange(3)))}
 

@@ -46,7 +46,11 @@ def test_read_ntrex_fixture(tmp_path):
     (tmp_path / "newstest2019-ref.zho-CN.txt").write_text("yi\ner\nsan\n")
     (tmp_path / "newstest2019-ref-2.deu.txt").write_text("1\n2\n3\n")
     data = read_ntrex(tmp_path, lines=(1, 3))
-    assert data == {"deu": ["zwei", "drei"], "eng": ["two", "three"], "zho-CN": ["er", "san"]}
+    assert data == {
+        "deu": ["zwei", "drei"],
+        "eng": ["two", "three"],
+        "zho-CN": ["er", "san"],
+    }
     assert read_ntrex(tmp_path, ["deu"], lines="0:1") == {"deu": ["eins"]}
     assert len(read_ntrex(tmp_path, lines=None)["eng"]) == 3
     with pytest.raises(ValueError, match="outside"):

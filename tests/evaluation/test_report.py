@@ -20,26 +20,37 @@ def make_fixtures(root):
     sts17 = root / "sts17"
     sts17.mkdir()
     (sts17 / "sts17.track5.en-en.tsv").write_text(
-        "5.0\tthe cat\tTHE CAT\n2.0\tthe cat\tthe cats\n0.0\tthe cat\tblue moon\n")
+        "5.0\tthe cat\tTHE CAT\n2.0\tthe cat\tthe cats\n0.0\tthe cat\tblue moon\n"
+    )
     stsb = root / "stsb"
     stsb.mkdir()
     (stsb / "stsb-de-test.csv").write_text("a dog,A DOG,5\na dog,xyz,0\n")
     sib = root / "sib200"
-    rows = [("1", "sport", "ball game"), ("2", "sport", "team match"),
-            ("3", "politics", "vote law"), ("4", "politics", "city vote")]
+    rows = [
+        ("1", "sport", "ball game"),
+        ("2", "sport", "team match"),
+        ("3", "politics", "vote law"),
+        ("4", "politics", "city vote"),
+    ]
     for lang, transform in (("eng_Latn", str), ("deu_Latn", str.upper)):
         (sib / lang).mkdir(parents=True)
         for split in ("train", "test"):
             lines = ["index_id\tcategory\ttext"] + [
-                f"{i}\t{c}\t{transform(t)}" for i, c, t in rows]
+                f"{i}\t{c}\t{transform(t)}" for i, c, t in rows
+            ]
             (sib / lang / f"{split}.tsv").write_text("\n".join(lines) + "\n")
     ntrex = root / "ntrex128"
     ntrex.mkdir()
     (ntrex / "newstest2019-src.eng.txt").write_text("zero\none sun\ntwo moons\n")
     (ntrex / "newstest2019-ref.deu.txt").write_text("null\nONE SUN\nTWO MOONS\n")
     (ntrex / "newstest2019-ref.fra.txt").write_text("zéro\nONE SUN\nTWO MOONS\n")
-    return {"tatoeba": tatoeba, "sts17": sts17, "stsb": stsb, "sib200": sib,
-            "ntrex": ntrex}
+    return {
+        "tatoeba": tatoeba,
+        "sts17": sts17,
+        "stsb": stsb,
+        "sib200": sib,
+        "ntrex": ntrex,
+    }
 
 
 def test_evaluate_tasks_report_and_files(tmp_path):
@@ -53,9 +64,11 @@ def test_evaluate_tasks_report_and_files(tmp_path):
     fra = report["tatoeba"]["details"]["fra"]
     assert fra["source_to_target"] == 50.0
     assert report["tatoeba"]["per_language"]["fra"] == pytest.approx(
-        (fra["source_to_target"] + fra["target_to_source"]) / 2)
+        (fra["source_to_target"] + fra["target_to_source"]) / 2
+    )
     assert report["tatoeba"]["mean"] == pytest.approx(
-        (100 + report["tatoeba"]["per_language"]["fra"]) / 2)
+        (100 + report["tatoeba"]["per_language"]["fra"]) / 2
+    )
     assert report["sts17"]["per_language"] == {"en-en": 100.0}
     assert report["stsb"]["per_language"] == {"de": 100.0}
     assert report["sib200"]["per_language"] == {"deu_Latn": 100.0, "eng_Latn": 100.0}
@@ -65,7 +78,12 @@ def test_evaluate_tasks_report_and_files(tmp_path):
     on_disk = json.loads(output.read_text())
     assert on_disk == report
     rows = list(csv.DictReader(open(output.with_suffix(".csv"))))
-    assert {"task": "stsb", "language": "de", "metric": "spearman", "score": "100.0"} in rows
+    assert {
+        "task": "stsb",
+        "language": "de",
+        "metric": "spearman",
+        "score": "100.0",
+    } in rows
     for name in ("tatoeba", "sts17", "stsb", "sib200", "ntrex", "ntrex_heatmap"):
         png = output.parent / f"report.{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -73,9 +91,12 @@ def test_evaluate_tasks_report_and_files(tmp_path):
 
 def test_language_filter_and_spec_errors(tmp_path):
     paths = make_fixtures(tmp_path)
-    report = evaluate_tasks(bag_of_chars, {"tatoeba": paths["tatoeba"],
-                                           "sib200": paths["sib200"]},
-                            languages=["deu"], plots=False)
+    report = evaluate_tasks(
+        bag_of_chars,
+        {"tatoeba": paths["tatoeba"], "sib200": paths["sib200"]},
+        languages=["deu"],
+        plots=False,
+    )
     assert list(report["tatoeba"]["per_language"]) == ["deu"]
     assert list(report["sib200"]["per_language"]) == ["deu_Latn"]
     with pytest.raises(ValueError, match="matches `languages`"):
@@ -89,12 +110,22 @@ def test_language_filter_and_spec_errors(tmp_path):
 def test_shared_data_report(shared_data, tmp_path):
     report = evaluate_tasks(
         bag_of_chars,
-        {"sts17": shared_data / "sts17", "stsb": shared_data / "stsb_multi_mt",
-         "ntrex": shared_data / "ntrex128"},
+        {
+            "sts17": shared_data / "sts17",
+            "stsb": shared_data / "stsb_multi_mt",
+            "ntrex": shared_data / "ntrex128",
+        },
         languages=["en", "es", "de", "eng", "deu"],
-        output=tmp_path / "r.json", plots=False, ntrex_lines=(1990, 1997),
+        output=tmp_path / "r.json",
+        plots=False,
+        ntrex_lines=(1990, 1997),
     )
-    assert sorted(report["sts17"]["per_language"]) == ["en-en", "es-en-4a", "es-en-4b", "es-es"]
+    assert sorted(report["sts17"]["per_language"]) == [
+        "en-en",
+        "es-en-4a",
+        "es-en-4b",
+        "es-es",
+    ]
     assert sorted(report["stsb"]["per_language"]) == ["de", "en", "es"]
     assert report["ntrex"]["languages"] == ["deu", "eng"]
     assert all(-100 <= v <= 100 for v in report["sts17"]["per_language"].values())

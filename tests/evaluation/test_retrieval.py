@@ -29,12 +29,17 @@ def test_known_accuracy_in_both_directions():
 
 def test_ties_count_as_errors_except_the_lowest_index():
     # Two identical targets: the second query retrieves the first of them.
-    assert nearest_neighbour_accuracy([[1.0, 0.0], [1.0, 0.0]], [[2.0, 0.0], [1.0, 0.0]]) == 0.5
+    assert (
+        nearest_neighbour_accuracy([[1.0, 0.0], [1.0, 0.0]], [[2.0, 0.0], [1.0, 0.0]])
+        == 0.5
+    )
 
 
 def test_blank_lines_are_skipped_and_counted():
     encode = one_hot_words(["cat", "dog", "sun"])
-    result = bitext_retrieval(encode, ["cat", "", "dog", "sun"], ["CAT", "dog", " ", "sun"])
+    result = bitext_retrieval(
+        encode, ["cat", "", "dog", "sun"], ["CAT", "dog", " ", "sun"]
+    )
     assert result["num_pairs"] == 2 and result["num_skipped"] == 2
     assert result["accuracy"] == 1.0
     empty = bitext_retrieval(encode, ["", " "], ["a", ""])
@@ -48,9 +53,11 @@ def test_length_mismatch_is_an_error():
 
 def _write_tatoeba(directory):
     (directory / "tatoeba.deu-eng.deu").write_text(
-        "DER HUND\nDIE KATZE\n\nROTES HAUS\n", encoding="utf-8")
+        "DER HUND\nDIE KATZE\n\nROTES HAUS\n", encoding="utf-8"
+    )
     (directory / "tatoeba.deu-eng.eng").write_text(
-        "der hund\ndie katze\nempty\nrotes haus\n", encoding="utf-8")
+        "der hund\ndie katze\nempty\nrotes haus\n", encoding="utf-8"
+    )
     (directory / "tatoeba.fra-eng.fra").write_text("UN\nDEUX\n", encoding="utf-8")
     (directory / "tatoeba.fra-eng.eng").write_text("un\ndeux\n", encoding="utf-8")
     (directory / "README").write_text("not a pair file\n")
@@ -107,7 +114,9 @@ def test_keras_hub_style_encoder_is_accepted():
     # 64 batches per `predict` call: 128 texts, then the remaining 22.
     assert out.shape == (150, 64) and model.calls == [(128, 2), (22, 2)]
     calls = []
-    as_encode_fn(lambda t: calls.append(len(t)) or bag_of_chars(t), batch_size=2)(["a"] * 5)
+    as_encode_fn(lambda t: calls.append(len(t)) or bag_of_chars(t), batch_size=2)(
+        ["a"] * 5
+    )
     assert calls == [2, 2, 1]
     assert bitext_retrieval(model, ["ab", "cd"], ["AB", "CD"])["accuracy"] == 1.0
     np.testing.assert_array_equal(encode([]).shape, (0, 0))

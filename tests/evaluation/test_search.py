@@ -48,8 +48,9 @@ def test_k_larger_than_keys_and_empty_inputs():
 
 
 def test_raw_dot_product_without_normalisation():
-    scores, idx = topk_similarity([[1.0, 0.0]], [[1.0, 0.0], [3.0, 1.0]], k=1,
-                                  normalize=False)
+    scores, idx = topk_similarity(
+        [[1.0, 0.0]], [[1.0, 0.0], [3.0, 1.0]], k=1, normalize=False
+    )
     assert idx.tolist() == [[1]] and scores.tolist() == [[3.0]]
 
 

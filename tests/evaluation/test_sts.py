@@ -43,7 +43,9 @@ def test_sts_known_answer_and_blank_pairs():
 
 
 def test_sts_readers_on_fixtures(tmp_path):
-    (tmp_path / "sts17.track4a.es-en.tsv").write_text("4.0\tuno\tone\n\n1.5\tdos\ttwo\n")
+    (tmp_path / "sts17.track4a.es-en.tsv").write_text(
+        "4.0\tuno\tone\n\n1.5\tdos\ttwo\n"
+    )
     (tmp_path / "sts17.track4b.es-en.tsv").write_text("2.0\ttres\tthree\n")
     (tmp_path / "sts17.track5.en-en.tsv").write_text("5.0\ta\ta\n\tno\tscore\n")
     data = read_sts17(tmp_path)
@@ -60,11 +62,24 @@ def test_sts_readers_on_fixtures(tmp_path):
 
 def test_sts_readers_on_shared_data(shared_data):
     tracks = read_sts17(shared_data / "sts17")
-    assert sorted(tracks) == ["ar-ar", "ar-en", "en-en", "es-en-4a", "es-en-4b",
-                              "es-es", "tr-en"]
+    assert sorted(tracks) == [
+        "ar-ar",
+        "ar-en",
+        "en-en",
+        "es-en-4a",
+        "es-en-4b",
+        "es-es",
+        "tr-en",
+    ]
     assert {k: len(v[2]) for k, v in tracks.items()} == {
-        "ar-ar": 250, "ar-en": 250, "en-en": 250, "es-en-4a": 250,
-        "es-en-4b": 250, "es-es": 250, "tr-en": 250}
+        "ar-ar": 250,
+        "ar-en": 250,
+        "en-en": 250,
+        "es-en-4a": 250,
+        "es-en-4b": 250,
+        "es-es": 250,
+        "tr-en": 250,
+    }
     assert all(0 <= s <= 5 for v in tracks.values() for s in v[2])
     stsb = read_stsb_multi_mt(shared_data / "stsb_multi_mt")
     assert len(stsb) == 11 and {len(v[0]) for v in stsb.values()} == {1379}
