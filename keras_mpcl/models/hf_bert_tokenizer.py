@@ -4,6 +4,7 @@ import unicodedata
 
 import keras
 import keras_hub
+import numpy as np
 from keras_hub.src.tokenizers.word_piece_tokenizer import get_special_tokens_pattern
 from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
 from keras_hub.src.utils.tensor_utils import preprocessing_function
@@ -214,11 +215,14 @@ class HFBertTokenizer(keras_hub.models.BertTokenizer):
         return tokens
 
     def _tokenize_normalized_python(self, inputs):
-        if isinstance(inputs, str):
+        # keras-hub preprocessors hand over tf/NumPy string tensors here too.
+        if hasattr(inputs, "numpy"):
+            inputs = inputs.numpy()
+        if isinstance(inputs, np.ndarray):
+            inputs = inputs.item() if inputs.ndim == 0 else inputs.tolist()
+        if isinstance(inputs, (str, bytes)):
             return self._tokenize_python(self._normalize_py(inputs))
-        if isinstance(inputs, (list, tuple)):
-            return self._tokenize_python([self._normalize_py(t) for t in inputs])
-        return self._tokenize_python(inputs)
+        return self._tokenize_python([self._normalize_py(t) for t in inputs])
 
     def _normalize_py(self, text):
         if isinstance(text, bytes):
