@@ -70,7 +70,9 @@ def generate(folder, num_lines, seed=0):
                 rows[:, 3 : 3 + WORD_BYTES] = words
                 rows[:, 3 + WORD_BYTES] = ord(" ")
                 powers = 10 ** np.arange(DIGITS - 1, -1, -1)
-                rows[:, 4 + WORD_BYTES : -1] = (index[:, None] // powers) % 10 + ord("0")
+                rows[:, 4 + WORD_BYTES : -1] = (index[:, None] // powers) % 10 + ord(
+                    "0"
+                )
                 rows[:, -1] = ord("\n")
                 rows[(index + k) % 97 == 0, :-1] = ord(" ")
                 file.write(rows.tobytes())
@@ -112,7 +114,10 @@ def child(folder, num_batches, in_memory):
     )
     baseline = lines.map(lambda *t: tf.stack(t)).repeat().batch(GROUPS_PER_BATCH)
     dataset = group_dataset(
-        groups, groups_per_batch=GROUPS_PER_BATCH, group_size=GROUP_SIZE, seed=0,
+        groups,
+        groups_per_batch=GROUPS_PER_BATCH,
+        group_size=GROUP_SIZE,
+        seed=0,
         epochs=None,
     )
     datasets = {"baseline": baseline.prefetch(tf.data.AUTOTUNE), "pipeline": dataset}
@@ -137,7 +142,14 @@ def child(folder, num_batches, in_memory):
 
 
 def run_child(folder, num_batches, in_memory=False):
-    command = [sys.executable, __file__, "--child", str(folder), "--batches", str(num_batches)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(folder),
+        "--batches",
+        str(num_batches),
+    ]
     if in_memory:
         command.append("--in-memory")
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -147,8 +159,12 @@ def run_child(folder, num_batches, in_memory=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[50_000, 5_000_000])
-    parser.add_argument("--batches", type=int, default=3000,
-                        help="batches timed per mode, over %d rounds" % ROUNDS)
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=3000,
+        help=f"batches timed per mode, over {ROUNDS} rounds",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--in-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,14 +182,19 @@ def main():
             files = generate(folder, num_lines)
             seconds = time.perf_counter() - start
             size = sum(p.stat().st_size for p in files.values()) / 2**20
-            print(f"generated {num_lines:,} lines x {len(LANGUAGES)} languages "
-                  f"({size:,.0f} MiB) in {seconds:.1f} s", flush=True)
+            print(
+                f"generated {num_lines:,} lines x {len(LANGUAGES)} languages "
+                f"({size:,.0f} MiB) in {seconds:.1f} s",
+                flush=True,
+            )
             modes = [False, True] if num_lines == min(args.lines) else [False]
             for in_memory in modes:
                 result = run_child(folder, args.batches, in_memory)
                 result.update(
-                    lines=num_lines, mode="in memory" if in_memory else "streaming",
-                    corpus_mib=size, generate_seconds=seconds,
+                    lines=num_lines,
+                    mode="in memory" if in_memory else "streaming",
+                    corpus_mib=size,
+                    generate_seconds=seconds,
                 )
                 result["pipeline_vs_baseline"] = float(
                     np.median(result["pipeline_vs_baseline_per_round"])
@@ -208,8 +229,10 @@ def main():
         ),
         "runs": runs,
     }
-    print(f"peak RSS {large['lines']:,} vs {small['lines']:,} lines (streaming): "
-          f"{summary['peak_rss_ratio_largest_vs_smallest_streaming']:.3f}x")
+    print(
+        f"peak RSS {large['lines']:,} vs {small['lines']:,} lines (streaming): "
+        f"{summary['peak_rss_ratio_largest_vs_smallest_streaming']:.3f}x"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -1,4 +1,4 @@
-"""Translation-group corpora and their batching for multi-positive contrastive learning."""
+"""Corpora of translation groups and their batching for contrastive training."""
 
 from keras_mpcl.data.batching import group_dataset
 from keras_mpcl.data.corpus import TranslationGroups

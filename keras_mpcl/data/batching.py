@@ -27,7 +27,11 @@ def _check_choice(name, value, choices):
 
 
 def _check_int(name, value, minimum, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
         raise ValueError(f"`{name}` should be {what}. Received: `{name}` = {value!r}")
 
 
@@ -136,8 +140,10 @@ def group_dataset(
     ...                         seed=0, sampling="fixed", shuffle=False)
     >>> for texts, group_ids in dataset.as_numpy_iterator():
     ...     print([t.decode() for t in texts], group_ids.tolist())
-    ['Hello.', 'Hallo.', 'Bonjour.', 'Thank you.', 'Danke.', 'Merci.'] [0, 0, 0, 1, 1, 1]
-    ['Good night.', 'Bonne nuit.', '', '', '', ''] [2, 2, -1, -1, -1, -1]
+    ['Hello.', 'Hallo.', 'Bonjour.', 'Thank you.', 'Danke.', 'Merci.']
+    [0, 0, 0, 1, 1, 1]
+    ['Good night.', 'Bonne nuit.', '', '', '', '']
+    [2, 2, -1, -1, -1, -1]
 
     With `model.fit`:
 
@@ -173,12 +179,15 @@ def group_dataset(
         _check_int("shuffle_buffer", shuffle_buffer, 1, "a positive int or None")
 
     all_languages = groups.languages
-    pool = list(all_languages) if languages is None else corpus.check_known_languages(
-        languages, all_languages
+    pool = (
+        list(all_languages)
+        if languages is None
+        else corpus.check_known_languages(languages, all_languages)
     )
     if len(set(pool)) != len(pool) or not pool:
         raise ValueError(
-            f"`languages` should list distinct languages. Received: `languages` = {pool}"
+            "`languages` should list distinct languages. "
+            f"Received: `languages` = {pool}"
         )
     if group_size > len(pool):
         raise ValueError(
@@ -231,9 +240,16 @@ def group_dataset(
             "group_dataset: %d of %d groups usable (%d skipped: fewer than %d "
             "members among %d languages%s); %d batches of %d groups x %d rows "
             "per epoch; last batch: %d groups %s",
-            num_usable, len(groups), len(groups) - num_usable, min_members,
-            len(pool), f" or no {anchor!r} member" if anchor else "", batches,
-            groups_per_batch, group_size, partial,
+            num_usable,
+            len(groups),
+            len(groups) - num_usable,
+            min_members,
+            len(pool),
+            f" or no {anchor!r} member" if anchor else "",
+            batches,
+            groups_per_batch,
+            group_size,
+            partial,
             "padded" if remainder == "pad" else "dropped this epoch",
         )
     else:
@@ -341,7 +357,9 @@ def group_dataset(
         sample_members, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     if in_memory and epochs is not None:
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches * epochs))
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(batches * epochs)
+        )
     if prefetch:
         dataset = dataset.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()

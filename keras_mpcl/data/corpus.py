@@ -28,7 +28,9 @@ def _check_collisions(collisions):
 
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` should be a positive int. Received: `{name}` = {value!r}")
+        raise ValueError(
+            f"`{name}` should be a positive int. Received: `{name}` = {value!r}"
+        )
 
 
 def check_shard(num_workers, worker_index):
@@ -50,7 +52,8 @@ def check_known_languages(requested, available, argument="languages"):
     if isinstance(requested, str):
         raise TypeError(
             f"`{argument}` should be a list of language codes, not a string. "
-            f"Received: `{argument}` = {requested!r}; write `{argument}=[{requested!r}]`"
+            f"Received: `{argument}` = {requested!r}; "
+            f"write `{argument}=[{requested!r}]`"
         )
     requested = list(requested)
     unknown = [lang for lang in requested if lang not in available]
@@ -161,8 +164,16 @@ class TranslationGroups:
     2
     """
 
-    def __init__(self, members, *, keys=None, attributes=None, collisions="merge",
-                 source="memory", reader_counts=None):
+    def __init__(
+        self,
+        members,
+        *,
+        keys=None,
+        attributes=None,
+        collisions="merge",
+        source="memory",
+        reader_counts=None,
+    ):
         _check_collisions(collisions)
         if not isinstance(members, dict) and hasattr(members, "items"):
             members = dict(members.items())
@@ -177,7 +188,8 @@ class TranslationGroups:
         for language in languages:
             if not isinstance(language, str) or not language:
                 raise ValueError(
-                    f"Language codes should be non-empty strings. Received: {language!r}"
+                    "Language codes should be non-empty strings. "
+                    f"Received: {language!r}"
                 )
         lengths = {lang: len(texts) for lang, texts in members.items()}
         if len(set(lengths.values())) != 1:
@@ -301,8 +313,15 @@ class TranslationGroups:
         return cls._from_raw(readers.read_aligned_files(files), collisions)
 
     @classmethod
-    def from_aligned_dir(cls, directory, pattern="*.{lang}.txt", *, languages=None,
-                         collisions="merge", streaming=False):
+    def from_aligned_dir(
+        cls,
+        directory,
+        pattern="*.{lang}.txt",
+        *,
+        languages=None,
+        collisions="merge",
+        streaming=False,
+    ):
         """Reads line-aligned files found in a directory by a file-name pattern.
 
         Args:
@@ -327,10 +346,19 @@ class TranslationGroups:
         return cls.from_aligned_files(files, collisions=collisions, streaming=streaming)
 
     @classmethod
-    def from_keyed_tables(cls, tables, *, splits="train", languages=None,
-                          pattern="{lang}/{split}.tsv", id_column="index_id",
-                          text_column="text", attribute_columns=None,
-                          delimiter=None, collisions="merge"):
+    def from_keyed_tables(
+        cls,
+        tables,
+        *,
+        splits="train",
+        languages=None,
+        pattern="{lang}/{split}.tsv",
+        id_column="index_id",
+        text_column="text",
+        attribute_columns=None,
+        delimiter=None,
+        collisions="merge",
+    ):
         """Reads id-keyed tables: rows with the same id in each language form a group.
 
         This is the layout of SIB-200 (`<lang>/{train,dev,test}.tsv` with
@@ -514,7 +542,9 @@ class TranslationGroups:
 
     def _member_counts(self):
         present = self._texts != ""
-        return {lang: int(present[:, i].sum()) for i, lang in enumerate(self._languages)}
+        return {
+            lang: int(present[:, i].sum()) for i, lang in enumerate(self._languages)
+        }
 
     def summary(self):
         """The `CorpusSummary` of reading and of every selection since."""
@@ -610,7 +640,9 @@ class TranslationGroups:
                 f"Received: {fractions!r}"
             )
         values = list(fractions.values())
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        if all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values
+        ):
             if min(values) < 1 or sum(values) > len(self):
                 raise ValueError(
                     "Split sizes should be positive and sum to at most the "
@@ -670,8 +702,9 @@ class TranslationGroups:
     def to_jsonl(self, path):
         """Writes one JSON object per group (non-empty members only)."""
         with open(path, "w", encoding="utf-8") as file:
-            for group in self:
-                file.write(json.dumps(group, ensure_ascii=False) + "\n")
+            file.writelines(
+                json.dumps(group, ensure_ascii=False) + "\n" for group in self
+            )
 
 
 def load_sample_groups():

@@ -29,13 +29,13 @@ def decode_utf8(data, path):
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise CorpusFormatError(
-            f"undecodable bytes {data[error.start:error.end]!r} at byte "
+            f"undecodable bytes {data[error.start : error.end]!r} at byte "
             f"{error.start}: corpus files should be UTF-8 text; re-encode the "
             "file, e.g. `iconv -f <its encoding> -t UTF-8`",
             path,
             line,
         ) from None
-    return text[1:] if text.startswith("\ufeff") else text
+    return text.removeprefix("\ufeff")
 
 
 def _check_file(path):
@@ -54,7 +54,7 @@ def read_lines(path):
     lines = decode_utf8(path.read_bytes(), path).split("\n")
     if lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return [line.removesuffix("\r") for line in lines]
 
 
 def resolve_languages(available, requested, where):
@@ -84,7 +84,9 @@ def resolve_languages(available, requested, where):
         else {code: code for code in requested}
     )
     if not mapping:
-        raise ValueError("`languages` should name at least one language. Received: empty")
+        raise ValueError(
+            "`languages` should name at least one language. Received: empty"
+        )
     missing = [code for code in mapping.values() if code not in available]
     if missing:
         raise ValueError(
@@ -107,7 +109,9 @@ def read_aligned_files(files):
     members = {language: read_lines(path) for language, path in files.items()}
     check_equal_line_counts({lang: len(v) for lang, v in members.items()}, files)
     num_lines = len(next(iter(members.values())))
-    source = f"aligned files ({len(files)} languages, e.g. {next(iter(files.values()))})"
+    source = (
+        f"aligned files ({len(files)} languages, e.g. {next(iter(files.values()))})"
+    )
     return RawGroups(members, list(range(1, num_lines + 1)), {}, {}, source)
 
 
@@ -263,7 +267,7 @@ def read_keyed_tables(tables, *, id_column, text_column, attribute_columns, deli
 
 
 def read_pivot_pairs(pairs, pivot):
-    """Joins bilingual line-aligned pairs that share a pivot language on the pivot text."""
+    """Joins bilingual line-aligned pairs sharing a pivot language on the pivot text."""
     if not isinstance(pairs, Mapping) or not pairs:
         raise TypeError(
             "`pairs` should be a non-empty mapping {language: (text_file, "
@@ -332,7 +336,9 @@ def read_jsonl(path, *, attribute_keys=()):
                 number,
             )
         for key, value in row.items():
-            if key not in attribute_keys and not (value is None or isinstance(value, str)):
+            if key not in attribute_keys and not (
+                value is None or isinstance(value, str)
+            ):
                 raise CorpusFormatError(
                     f"the value of {key!r} should be a string (or null for a "
                     f"missing member), got {type(value).__name__}; list "
@@ -351,4 +357,6 @@ def read_jsonl(path, *, attribute_keys=()):
     attributes = {name: [row.get(name) for row in rows] for name in attribute_keys}
     # A trailing newline leaves one empty string after the split: not a blank line.
     blank -= text.endswith("\n") or text == ""
-    return RawGroups(members, keys, attributes, {"blank lines skipped": blank}, f"{path}")
+    return RawGroups(
+        members, keys, attributes, {"blank lines skipped": blank}, f"{path}"
+    )

@@ -56,7 +56,7 @@ def scan_lines(path, chunk_bytes=1 << 22, progress=None):
                 block.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise CorpusFormatError(
-                    f"undecodable bytes {block[error.start:error.end]!r}: corpus "
+                    f"undecodable bytes {block[error.start : error.end]!r}: corpus "
                     "files should be UTF-8 text; re-encode the file, e.g. "
                     "`iconv -f <its encoding> -t UTF-8`",
                     path,
@@ -133,11 +133,15 @@ class StreamingTranslationGroups:
 
         counts, blanks, boms = {}, {}, {}
         for lang, path in paths.items():
-            counts[lang], blanks[lang], boms[lang] = scan_lines(path, chunk_bytes, progress)
+            counts[lang], blanks[lang], boms[lang] = scan_lines(
+                path, chunk_bytes, progress
+            )
         readers.check_equal_line_counts(counts, paths)
         num_lines = next(iter(counts.values()))
         if num_lines == 0:
-            raise ValueError(f"Empty corpus: the files {list(map(str, paths.values()))} are empty")
+            raise ValueError(
+                f"Empty corpus: the files {list(map(str, paths.values()))} are empty"
+            )
         self._files = paths
         self._has_bom = boms
         self._num_lines = num_lines

@@ -91,13 +91,20 @@ class CorpusSummary:
             f"TranslationGroups from {self.source}",
             f"  languages: {len(self.languages)} ({listed})",
             f"  groups read: {self.groups_read}, kept: {self.groups}",
-            f"  members kept: {self.members} ({per_language(self.members_per_language)})",
-            f"  empty members dropped: {dropped}"
-            + (f" ({per_language(self.empty_members_dropped)})" if dropped else ""),
+            (
+                f"  members kept: {self.members} "
+                f"({per_language(self.members_per_language)})"
+            ),
+            (
+                f"  empty members dropped: {dropped}"
+                + (f" ({per_language(self.empty_members_dropped)})" if dropped else "")
+            ),
             f"  groups dropped as empty: {self.groups_dropped_empty}",
-            f"  text collisions: {self.groups_merged} groups merged "
-            f"({self.members_dropped_collision} members dropped), "
-            f"{self.groups_dropped_collision} groups dropped",
+            (
+                f"  text collisions: {self.groups_merged} groups merged "
+                f"({self.members_dropped_collision} members dropped), "
+                f"{self.groups_dropped_collision} groups dropped"
+            ),
         ]
         lines += [f"  {name}: {value}" for name, value in self.reader_counts.items()]
         lines += [f"  then {step}" for step in self.derived_by]

@@ -28,8 +28,7 @@ def _corpus(num_groups=23, missing_every=5):
 
 def _batches(dataset):
     return [
-        ([t.decode() for t in texts], ids)
-        for texts, ids in dataset.as_numpy_iterator()
+        ([t.decode() for t in texts], ids) for texts, ids in dataset.as_numpy_iterator()
     ]
 
 
@@ -43,7 +42,9 @@ def _check_invariants(batches, groups_per_batch, group_size):
         for slot_ids, row_texts in zip(slots, slot_texts):
             real = slot_ids[slot_ids >= 0]
             # Members first, then padding; one id per slot.
-            assert (slot_ids[: len(real)] >= 0).all() and (slot_ids[len(real) :] == -1).all()
+            assert (slot_ids[: len(real)] >= 0).all() and (
+                slot_ids[len(real) :] == -1
+            ).all()
             assert len(set(real.tolist())) <= 1
             assert all(t == "" for t in row_texts[len(real) :])
             assert all(t != "" for t in row_texts[: len(real)])
@@ -57,7 +58,9 @@ def _check_invariants(batches, groups_per_batch, group_size):
 
 
 def test_batches_have_fixed_shape_contiguous_groups_and_unique_ids():
-    batches = _batches(group_dataset(_corpus(), groups_per_batch=4, group_size=3, seed=0))
+    batches = _batches(
+        group_dataset(_corpus(), groups_per_batch=4, group_size=3, seed=0)
+    )
     assert len(batches) == 6  # ceil(23 / 4), last one padded
     _check_invariants(batches, 4, 3)
     seen = [int(i) for _, ids in batches for i in ids if i >= 0]
@@ -70,7 +73,9 @@ def test_batches_have_fixed_shape_contiguous_groups_and_unique_ids():
 
 def test_remainder_pad_and_drop():
     padded = _batches(
-        group_dataset(_corpus(), groups_per_batch=4, group_size=2, seed=0, shuffle=False)
+        group_dataset(
+            _corpus(), groups_per_batch=4, group_size=2, seed=0, shuffle=False
+        )
     )
     assert (padded[-1][1][6:] == -1).all() and (padded[-1][1][:6] >= 0).all()
     dropped = group_dataset(
@@ -83,7 +88,9 @@ def test_remainder_pad_and_drop():
 def test_incomplete_pad_and_skip():
     # Groups 0, 5, 10, ... lack 'es'; with 4 rows they are padded or skipped.
     padded = _batches(
-        group_dataset(_corpus(), groups_per_batch=5, group_size=4, seed=0, shuffle=False)
+        group_dataset(
+            _corpus(), groups_per_batch=5, group_size=4, seed=0, shuffle=False
+        )
     )
     first_ids = padded[0][1][:4]
     assert first_ids.tolist() == [0, 0, 0, -1]
@@ -99,14 +106,21 @@ def test_incomplete_pad_and_skip():
 
 def test_skipped_groups_are_logged(caplog):
     with caplog.at_level(logging.INFO, logger="keras_mpcl.data"):
-        group_dataset(_corpus(), groups_per_batch=5, group_size=4, seed=0, incomplete="skip")
+        group_dataset(
+            _corpus(), groups_per_batch=5, group_size=4, seed=0, incomplete="skip"
+        )
     assert "18 of 23 groups usable (5 skipped" in caplog.text
 
 
 def test_fixed_sampling_follows_language_order_and_anchor_comes_first():
     dataset = group_dataset(
-        _corpus(), groups_per_batch=3, group_size=2, seed=0, sampling="fixed",
-        languages=["fr", "es", "en"], shuffle=False,
+        _corpus(),
+        groups_per_batch=3,
+        group_size=2,
+        seed=0,
+        sampling="fixed",
+        languages=["fr", "es", "en"],
+        shuffle=False,
     )
     texts, _ = _batches(dataset)[0]
     assert texts[:2] == ["fr sentence 0", "en sentence 0"]  # group 0 has no 'es'
@@ -118,20 +132,30 @@ def test_fixed_sampling_follows_language_order_and_anchor_comes_first():
         for slot in range(4):
             if ids[slot * 3] >= 0:
                 assert texts[slot * 3].startswith("de ")
-                assert not any(t.startswith("de ") for t in texts[slot * 3 + 1 : slot * 3 + 3])
+                assert not any(
+                    t.startswith("de ") for t in texts[slot * 3 + 1 : slot * 3 + 3]
+                )
 
 
 def test_anchor_missing_groups_are_skipped():
-    groups = TranslationGroups({"en": ["a", "", "c"], "de": ["x", "y", "z"], "fr": ["1", "2", ""]})
-    batches = _batches(group_dataset(groups, groups_per_batch=3, group_size=2, seed=0, anchor="en"))
+    groups = TranslationGroups(
+        {"en": ["a", "", "c"], "de": ["x", "y", "z"], "fr": ["1", "2", ""]}
+    )
+    batches = _batches(
+        group_dataset(groups, groups_per_batch=3, group_size=2, seed=0, anchor="en")
+    )
     ids = {int(i) for _, b in batches for i in b if i >= 0}
     assert ids == {0, 2}
 
 
 def test_random_sampling_varies_members_across_steps():
     dataset = group_dataset(
-        _corpus(num_groups=8), groups_per_batch=8, group_size=2, seed=0,
-        shuffle=False, epochs=4,
+        _corpus(num_groups=8),
+        groups_per_batch=8,
+        group_size=2,
+        seed=0,
+        shuffle=False,
+        epochs=4,
     )
     batches = _batches(dataset)
     assert len(batches) == 4
@@ -142,8 +166,11 @@ def test_random_sampling_varies_members_across_steps():
 
 def test_deterministic_given_seed_and_independent_of_global_seed():
     def run(seed):
-        return _batches(group_dataset(_corpus(), groups_per_batch=4, group_size=3,
-                                      seed=seed, epochs=2))
+        return _batches(
+            group_dataset(
+                _corpus(), groups_per_batch=4, group_size=3, seed=seed, epochs=2
+            )
+        )
 
     first = run(7)
     keras.utils.set_random_seed(1234)
@@ -154,12 +181,18 @@ def test_deterministic_given_seed_and_independent_of_global_seed():
 
 
 def test_epochs_reshuffle_and_cover_every_group_once_per_epoch():
-    batches = _batches(group_dataset(_corpus(), groups_per_batch=4, group_size=2,
-                                     seed=0, epochs=3))
+    batches = _batches(
+        group_dataset(_corpus(), groups_per_batch=4, group_size=2, seed=0, epochs=3)
+    )
     assert len(batches) == 18
     orders = []
     for epoch in range(3):
-        ids = [int(i) for _, b in batches[epoch * 6 : (epoch + 1) * 6] for i in b[::2] if i >= 0]
+        ids = [
+            int(i)
+            for _, b in batches[epoch * 6 : (epoch + 1) * 6]
+            for i in b[::2]
+            if i >= 0
+        ]
         assert sorted(ids) == list(range(23))
         orders.append(ids)
     assert orders[0] != orders[1]
@@ -167,14 +200,19 @@ def test_epochs_reshuffle_and_cover_every_group_once_per_epoch():
 
 
 def test_repeat_forever():
-    dataset = group_dataset(_corpus(), groups_per_batch=4, group_size=2, seed=0, epochs=None)
+    dataset = group_dataset(
+        _corpus(), groups_per_batch=4, group_size=2, seed=0, epochs=None
+    )
     assert len(list(dataset.take(20).as_numpy_iterator())) == 20
 
 
 def test_shuffle_buffer_windows_and_shards_are_disjoint():
     groups = _corpus(num_groups=40)
-    batches = _batches(group_dataset(groups, groups_per_batch=5, group_size=2, seed=0,
-                                     shuffle_buffer=10))
+    batches = _batches(
+        group_dataset(
+            groups, groups_per_batch=5, group_size=2, seed=0, shuffle_buffer=10
+        )
+    )
     # Windows of 10 groups are shuffled in place: batch b only holds groups of
     # window b // 2.
     for b, (_, ids) in enumerate(batches):
@@ -182,8 +220,14 @@ def test_shuffle_buffer_windows_and_shards_are_disjoint():
     shard_ids = []
     for worker in range(3):
         shard = groups.shard(3, worker)
-        ids = {int(i) for _, b in _batches(group_dataset(
-            shard, groups_per_batch=4, group_size=2, seed=0)) for i in b if i >= 0}
+        ids = {
+            int(i)
+            for _, b in _batches(
+                group_dataset(shard, groups_per_batch=4, group_size=2, seed=0)
+            )
+            for i in b
+            if i >= 0
+        }
         shard_ids.append(ids)
     assert set.union(*shard_ids) == set(range(40))
     assert sum(len(s) for s in shard_ids) == 40
@@ -197,8 +241,9 @@ def test_batch_guard_blanks_a_group_repeating_a_text(tmp_path):
     groups = StreamingTranslationGroups(
         {"en": tmp_path / "en.txt", "de": tmp_path / "de.txt"}
     )
-    (texts, ids), = _batches(group_dataset(
-        groups, groups_per_batch=3, group_size=2, seed=0, shuffle=False))
+    ((texts, ids),) = _batches(
+        group_dataset(groups, groups_per_batch=3, group_size=2, seed=0, shuffle=False)
+    )
     assert ids.tolist() == [0, 0, -1, -1, 2, 2]
     assert texts[2:4] == ["", ""]
     # In memory the two groups are merged when read, so the guard never fires.
@@ -209,15 +254,20 @@ def test_batch_guard_blanks_a_group_repeating_a_text(tmp_path):
 
 
 def test_streamed_corpus_batches(tmp_path):
-    lines = {lang: [f"{lang} {i}" if (i % 7 or lang == "en") else "" for i in range(30)]
-             for lang in ("en", "de", "fr")}
+    lines = {
+        lang: [f"{lang} {i}" if (i % 7 or lang == "en") else "" for i in range(30)]
+        for lang in ("en", "de", "fr")
+    }
     files = {}
     for lang, rows in lines.items():
         files[lang] = tmp_path / f"c.{lang}.txt"
         files[lang].write_text("\n".join(rows) + "\n")
     streamed = TranslationGroups.from_aligned_files(files, streaming=True)
-    batches = _batches(group_dataset(streamed, groups_per_batch=4, group_size=3,
-                                     seed=1, shuffle_buffer=8))
+    batches = _batches(
+        group_dataset(
+            streamed, groups_per_batch=4, group_size=3, seed=1, shuffle_buffer=8
+        )
+    )
     _check_invariants(batches, 4, 3)
     ids = sorted(int(i) for _, b in batches for i in b[::3] if i >= 0)
     assert ids == [i for i in range(30) if i % 7]  # lines 0, 7, ... have 1 member
@@ -226,15 +276,25 @@ def test_streamed_corpus_batches(tmp_path):
             if gid >= 0:
                 assert text.endswith(f" {gid}")
     shard = streamed.shard(2, 1)
-    ids = {int(i) for _, b in _batches(group_dataset(
-        shard, groups_per_batch=4, group_size=2, seed=0)) for i in b if i >= 0}
+    ids = {
+        int(i)
+        for _, b in _batches(
+            group_dataset(shard, groups_per_batch=4, group_size=2, seed=0)
+        )
+        for i in b
+        if i >= 0
+    }
     assert ids == {i for i in range(1, 30, 2) if i % 7}
 
 
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"groups_per_batch": 0}, ValueError, "`groups_per_batch` should be a positive int. Received: `groups_per_batch` = 0"),
+        (
+            {"groups_per_batch": 0},
+            ValueError,
+            "`groups_per_batch` should be a positive int. Received: `groups_per_batch` = 0",
+        ),
         ({"group_size": 1}, ValueError, "`group_size` should be an int >= 2"),
         ({"seed": -1}, ValueError, "`seed` should be a non-negative int"),
         ({"seed": None}, ValueError, "`seed` should be a non-negative int"),
@@ -242,13 +302,25 @@ def test_streamed_corpus_batches(tmp_path):
         ({"incomplete": "keep"}, ValueError, "`incomplete` should be one of"),
         ({"remainder": "keep"}, ValueError, "`remainder` should be one of"),
         ({"epochs": 0}, ValueError, "`epochs` should be a positive int or None"),
-        ({"shuffle_buffer": 0}, ValueError, "`shuffle_buffer` should be a positive int"),
+        (
+            {"shuffle_buffer": 0},
+            ValueError,
+            "`shuffle_buffer` should be a positive int",
+        ),
         ({"languages": ["en", "xx"]}, ValueError, r"Unknown language\(s\) \['xx'\]"),
         ({"languages": "en"}, TypeError, "not a string"),
         ({"languages": ["en", "en"]}, ValueError, "distinct languages"),
-        ({"group_size": 5}, ValueError, "`group_size` should be at most the number of languages"),
+        (
+            {"group_size": 5},
+            ValueError,
+            "`group_size` should be at most the number of languages",
+        ),
         ({"anchor": "it"}, ValueError, "Unknown `anchor` language 'it'"),
-        ({"groups_per_batch": 30, "remainder": "drop"}, ValueError, "would leave no batch"),
+        (
+            {"groups_per_batch": 30, "remainder": "drop"},
+            ValueError,
+            "would leave no batch",
+        ),
     ],
 )
 def test_argument_errors(kwargs, error, message):
@@ -258,9 +330,13 @@ def test_argument_errors(kwargs, error, message):
 
 
 def test_type_and_empty_errors():
-    with pytest.raises(TypeError, match="`groups` should be a `keras_mpcl.data.TranslationGroups`"):
+    with pytest.raises(
+        TypeError, match="`groups` should be a `keras_mpcl.data.TranslationGroups`"
+    ):
         group_dataset([["a", "b"]], groups_per_batch=1, group_size=2, seed=0)
-    singletons = TranslationGroups({"en": ["a", "b"], "de": ["", "c"]}).select_groups([0])
+    singletons = TranslationGroups({"en": ["a", "b"], "de": ["", "c"]}).select_groups(
+        [0]
+    )
     with pytest.raises(ValueError, match="No group has at least 2 members"):
         group_dataset(singletons, groups_per_batch=1, group_size=2, seed=0)
 
@@ -268,33 +344,64 @@ def test_type_and_empty_errors():
 def _tiny_embedder():
     import keras_hub
 
-    words = ["hello", "hallo", "bonjour", "thank", "you", "danke", "merci",
-             "good", "night", "gute", "nacht", "bonne", "nuit", "yes", "ja",
-             "oui", "no", "nein", "non", ".", "!", "?"]
+    words = [
+        "hello",
+        "hallo",
+        "bonjour",
+        "thank",
+        "you",
+        "danke",
+        "merci",
+        "good",
+        "night",
+        "gute",
+        "nacht",
+        "bonne",
+        "nuit",
+        "yes",
+        "ja",
+        "oui",
+        "no",
+        "nein",
+        "non",
+        ".",
+        "!",
+        "?",
+    ]
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
     preprocessor = keras_hub.models.BertTextEmbedderPreprocessor(
         tokenizer=tokenizer, sequence_length=16
     )
     backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=16,
+        vocabulary_size=len(vocabulary),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
     )
-    return keras_hub.models.BertTextEmbedder(backbone=backbone, preprocessor=preprocessor)
+    return keras_hub.models.BertTextEmbedder(
+        backbone=backbone, preprocessor=preprocessor
+    )
 
 
 def test_model_fit_smoke_with_tiny_bert_text_embedder():
     keras.utils.set_random_seed(0)
-    groups = TranslationGroups({
-        "en": ["Hello!", "Thank you.", "Good night.", "Yes.", "No."],
-        "de": ["Hallo!", "Danke.", "Gute Nacht.", "Ja.", "Nein."],
-        "fr": ["Bonjour!", "Merci.", "Bonne nuit.", "Oui.", "Non."],
-    })
+    groups = TranslationGroups(
+        {
+            "en": ["Hello!", "Thank you.", "Good night.", "Yes.", "No."],
+            "de": ["Hallo!", "Danke.", "Gute Nacht.", "Ja.", "Nein."],
+            "fr": ["Bonjour!", "Merci.", "Bonne nuit.", "Oui.", "Non."],
+        }
+    )
     dataset = group_dataset(groups, groups_per_batch=2, group_size=3, seed=0, epochs=2)
     assert int(dataset.cardinality()) == 6
     embedder = _tiny_embedder()
-    embedder.compile(optimizer=keras.optimizers.Adam(1e-3),
-                     loss=MultiPositiveContrastiveLoss(temperature=0.1))
+    embedder.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=MultiPositiveContrastiveLoss(temperature=0.1),
+    )
     before = keras.ops.convert_to_numpy(embedder.backbone.token_embedding.embeddings)
     history = embedder.fit(dataset, verbose=0)
     after = keras.ops.convert_to_numpy(embedder.backbone.token_embedding.embeddings)

@@ -24,8 +24,10 @@ def test_scan_counts_lines_and_blank_lines_across_chunks(tmp_path, chunk_bytes):
 @pytest.mark.parametrize("chunk_bytes", [2, 5, 1 << 20])
 def test_scan_names_the_line_of_undecodable_bytes(tmp_path, chunk_bytes):
     path = tmp_path / "x.txt"
-    path.write_bytes("ok\nStraße\nok\nbad \xe9t\xe9\n".encode("utf-8")[:-7] + b"\xe9t\xe9\n")
-    with pytest.raises(CorpusFormatError, match=r"x.txt, line 4: undecodable bytes") as info:
+    path.write_bytes("ok\nStraße\nok\nbad \xe9t\xe9\n".encode()[:-7] + b"\xe9t\xe9\n")
+    with pytest.raises(
+        CorpusFormatError, match=r"x.txt, line 4: undecodable bytes"
+    ) as info:
         scan_lines(path, chunk_bytes)
     assert info.value.line == 4
 
@@ -54,15 +56,24 @@ def test_streamed_texts_equal_in_memory_texts(tmp_path):
     assert "streamed" in str(summary)
 
     def rows(groups):
-        dataset = group_dataset(groups, groups_per_batch=2, group_size=2, seed=0,
-                                sampling="fixed", shuffle=False)
+        dataset = group_dataset(
+            groups,
+            groups_per_batch=2,
+            group_size=2,
+            seed=0,
+            sampling="fixed",
+            shuffle=False,
+        )
         return [(t.tolist(), i.tolist()) for t, i in dataset.as_numpy_iterator()]
 
     assert rows(streamed) == rows(in_memory)
 
 
 def test_streamed_selection_and_sharding(tmp_path):
-    files = _files(tmp_path, {lang: [f"{lang} {i}" for i in range(10)] for lang in ("en", "de", "fr")})
+    files = _files(
+        tmp_path,
+        {lang: [f"{lang} {i}" for i in range(10)] for lang in ("en", "de", "fr")},
+    )
     groups = StreamingTranslationGroups(files)
     assert groups.select_languages(["fr", "en"]).languages == ("fr", "en")
     assert groups.drop_languages(["de"]).languages == ("en", "fr")
@@ -70,8 +81,10 @@ def test_streamed_selection_and_sharding(tmp_path):
     shard = groups.shard(3, 2)
     assert len(shard) == 3 and "shard 2 of 3" in str(shard.summary())
     nested = groups.shard(2, 1).shard(2, 0)  # lines 1, 5, 9
-    dataset = group_dataset(nested, groups_per_batch=3, group_size=2, seed=0, shuffle=False)
-    (_, ids), = list(dataset.as_numpy_iterator())
+    dataset = group_dataset(
+        nested, groups_per_batch=3, group_size=2, seed=0, shuffle=False
+    )
+    ((_, ids),) = list(dataset.as_numpy_iterator())
     assert sorted(set(ids.tolist())) == [1, 5, 9]
     assert "3 groups" in repr(nested)
     with pytest.raises(ValueError, match=r"Unknown language\(s\) \['it'\]"):
@@ -80,7 +93,9 @@ def test_streamed_selection_and_sharding(tmp_path):
         groups.drop_languages(["en", "de", "fr"])
     with pytest.raises(ValueError, match="should name at least one language"):
         groups.select_languages([])
-    with pytest.raises(ValueError, match=r"`worker_index` should be an int in \[0, num_workers\)"):
+    with pytest.raises(
+        ValueError, match=r"`worker_index` should be an int in \[0, num_workers\)"
+    ):
         groups.shard(2, -1)
     with pytest.raises(ValueError, match="Empty corpus: shard 11 of 12 has no line"):
         groups.shard(12, 11)
@@ -88,9 +103,15 @@ def test_streamed_selection_and_sharding(tmp_path):
 
 def test_streaming_errors(tmp_path):
     files = _files(tmp_path, {"en": ["a", "b"], "de": ["x"]})
-    with pytest.raises(CorpusFormatError, match="de.txt, line 2: line-aligned files have different line counts"):
+    with pytest.raises(
+        CorpusFormatError,
+        match="de.txt, line 2: line-aligned files have different line counts",
+    ):
         StreamingTranslationGroups(files)
-    with pytest.raises(CorpusFormatError, match="de.txt, line 2: line-aligned files have different line counts"):
+    with pytest.raises(
+        CorpusFormatError,
+        match="de.txt, line 2: line-aligned files have different line counts",
+    ):
         TranslationGroups.from_aligned_dir(tmp_path, "{lang}.txt", streaming=True)
     empty = _files(tmp_path, {"en": [], "de": []})
     with pytest.raises(ValueError, match="Empty corpus: the files .* are empty"):
@@ -109,8 +130,14 @@ def test_bom_is_removed_when_streaming(tmp_path):
     groups = StreamingTranslationGroups(
         {"en": tmp_path / "en.txt", "de": tmp_path / "de.txt"}, verbose=True
     )
-    dataset = group_dataset(groups, groups_per_batch=2, group_size=2, seed=0,
-                            sampling="fixed", shuffle=False)
-    (texts, _), = list(dataset.as_numpy_iterator())
+    dataset = group_dataset(
+        groups,
+        groups_per_batch=2,
+        group_size=2,
+        seed=0,
+        sampling="fixed",
+        shuffle=False,
+    )
+    ((texts, _),) = list(dataset.as_numpy_iterator())
     assert [t.decode() for t in texts] == ["Hello.", "Hallo.", "Bye.", "Tschüss."]
     assert np.asarray(texts).shape == (4,)
