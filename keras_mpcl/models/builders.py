@@ -157,6 +157,7 @@ def build_encoder(
 
     Examples:
 
+    >>> from keras_mpcl.models import encode
     >>> texts = ["a small cat", "un petit chat", "a big dog", "un grand chien"]
     >>> config = {"hidden_dim": 16, "num_layers": 1, "num_heads": 2,
     ...           "intermediate_dim": 32, "vocabulary_size": 60}

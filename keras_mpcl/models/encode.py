@@ -23,6 +23,7 @@ def encode(encoder, texts, batch_size=64, verbose=0):
 
     Examples:
 
+    >>> from keras_mpcl.models import build_encoder
     >>> texts = ["one cat", "un chat", "two dogs"]
     >>> config = {"hidden_dim": 8, "num_layers": 1, "num_heads": 2,
     ...           "intermediate_dim": 16, "vocabulary_size": 40}
