@@ -1,0 +1,158 @@
+"""`keras-mpcl train | embed | evaluate`: argument parsing only.
+
+`train` runs `keras_mpcl.training.train` on a config file (default: the
+packaged main job) with `--set key=value` overrides; `embed` writes one
+L2-normalised embedding per input line to a `.npy` file; `evaluate` runs
+the evaluation suite (`keras_mpcl.evaluation.cli`).
+"""
+
+import argparse
+import dataclasses
+import logging
+import pathlib
+import sys
+
+EXAMPLES = """examples:
+  keras-mpcl train                                   # the packaged main job
+  keras-mpcl train --config recipes/configs/cpu_smoke.toml --set loss.objective=cl
+  keras-mpcl embed --model runs/keras-mpcl/encoder --input sentences.txt --output emb.npy
+  keras-mpcl evaluate --model runs/keras-mpcl/encoder --task ntrex=../shared/data/ntrex128 --output report.json
+"""
+
+
+def _add_train_arguments(parser):
+    parser.add_argument(
+        "--config", default=None, metavar="FILE",
+        help="TOML or YAML training config (default: the packaged main job, "
+        "keras_mpcl/configs/default.toml)",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. `--set loss.objective=cl` or "
+        "`--set train.steps=200`; repeatable",
+    )
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="output directory (overrides `output_dir`)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config and exit")
+    parser.add_argument("--list-keys", action="store_true",
+                        help="list every config key with its default and exit")
+
+
+def _add_embed_arguments(parser):
+    parser.add_argument("--model", required=True, metavar="PRESET_OR_DIR",
+                        help="keras-hub preset name / handle, or a local folder "
+                        "(keras-hub preset or Hugging Face format)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="TEXT_FILE",
+                        help="UTF-8 text file, one sentence per line")
+    source.add_argument("--text", action="append", metavar="TEXT",
+                        help="a sentence to embed; repeatable")
+    parser.add_argument("--output", required=True, metavar="FILE.npy",
+                        help="where to write the (lines, dim) float32 array")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="maximum tokens per line (default: the model's)")
+
+
+def build_parser():
+    """The `keras-mpcl` argument parser with its three subcommands."""
+    from keras_mpcl.evaluation.cli import add_evaluate_arguments
+    from keras_mpcl.version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="keras-mpcl",
+        description="Multi-positive contrastive learning of multilingual sentence embeddings.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"keras-mpcl {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train_arguments(commands.add_parser(
+        "train", help="train an encoder from a config; save it as a keras-hub preset"))
+    _add_embed_arguments(commands.add_parser(
+        "embed", help="embed texts (one per line) into a .npy file"))
+    add_evaluate_arguments(commands.add_parser(
+        "evaluate", help="evaluate an encoder on retrieval / STS / classification tasks"))
+    return parser
+
+
+def run_train(args):
+    from keras_mpcl.training import TrainingConfig
+    from keras_mpcl.training import load_config
+    from keras_mpcl.training import to_toml
+    from keras_mpcl.training import train
+
+    if args.list_keys:
+        print(TrainingConfig.describe())
+        return 0
+    config = load_config(args.config, args.overrides)
+    if args.output is not None:
+        config = dataclasses.replace(config, output_dir=args.output)
+    if args.print_config:
+        print(to_toml(config), end="")
+        return 0
+    result = train(config)
+    if result.after is not None:
+        print(
+            f"Held-out retrieval accuracy: {result.before['mean']:.1%} before, "
+            f"{result.after['mean']:.1%} after training "
+            f"({100 * (result.after['mean'] - result.before['mean']):+.1f} points)"
+        )
+    print(f"Trained encoder saved to: {result.preset_dir}")
+    print(f"Done in {result.seconds:.0f} s.")
+    return 0
+
+
+def run_embed(args):
+    import numpy as np
+
+    from keras_mpcl.models import build_encoder
+    from keras_mpcl.models import encode
+
+    if args.input is not None:
+        path = pathlib.Path(args.input)
+        if not path.is_file():
+            raise FileNotFoundError(f"`--input` file not found: {path}")
+        # One embedding per line: blank lines are kept so that row i is line i.
+        texts = path.read_text(encoding="utf-8").splitlines()
+    else:
+        texts = list(args.text)
+    if not texts:
+        raise ValueError(f"Nothing to embed: {args.input} has no lines.")
+    output = pathlib.Path(args.output)
+    if output.suffix != ".npy":
+        raise ValueError(f"`--output` should end in `.npy`. Received: {output}")
+    blank = sum(not t.strip() for t in texts)
+    encoder = build_encoder(args.model, max_length=args.max_length)
+    embeddings = encode(encoder, texts, batch_size=args.batch_size, verbose=1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.save(output, embeddings)
+    note = f" ({blank} blank line(s) embedded as empty text)" if blank else ""
+    print(f"Wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}{note}")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the `keras-mpcl` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from keras_mpcl.training import ConfigError
+
+    try:
+        if args.command == "train":
+            return run_train(args)
+        if args.command == "embed":
+            return run_embed(args)
+        from keras_mpcl.evaluation.cli import run_evaluate
+
+        run_evaluate(args)
+        return 0
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"keras-mpcl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

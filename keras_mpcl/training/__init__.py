@@ -1,0 +1,29 @@
+"""Training: config -> data -> encoder -> compile / fit -> save (CLI and recipes)."""
+
+from keras_mpcl.training.config import ConfigError
+from keras_mpcl.training.config import TrainingConfig
+from keras_mpcl.training.config import default_config_path
+from keras_mpcl.training.config import load_config
+from keras_mpcl.training.config import to_toml
+from keras_mpcl.training.report import format_comparison
+from keras_mpcl.training.report import held_out_retrieval
+from keras_mpcl.training.report import plot_comparison
+from keras_mpcl.training.schedules import WarmupLinearDecay
+from keras_mpcl.training.trainer import TrainingResult
+from keras_mpcl.training.trainer import build_run_encoder
+from keras_mpcl.training.trainer import train
+
+__all__ = [
+    "ConfigError",
+    "TrainingConfig",
+    "TrainingResult",
+    "WarmupLinearDecay",
+    "build_run_encoder",
+    "default_config_path",
+    "format_comparison",
+    "held_out_retrieval",
+    "load_config",
+    "plot_comparison",
+    "to_toml",
+    "train",
+]

