@@ -20,10 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import train_throughput as tt  # noqa: E402
+import train_throughput as tt
 
 
-def _median_time(fn, repeats):  # noqa: D103
+def _median_time(fn, repeats):
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -59,9 +59,7 @@ def main():
     full = _median_time(step, args.steps)
     print(f"full step: {full:.2f} s ({2 * tt.PAIRS / full:.1f} sentences/s)")
     if backend == "torch":
-        import torch
-        from torch.profiler import ProfilerActivity
-        from torch.profiler import profile
+        from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(args.steps):

