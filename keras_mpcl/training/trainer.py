@@ -68,25 +68,41 @@ class _LearningRateLogger(keras.callbacks.Callback):
 
 
 class RandomStateBackup(keras.callbacks.Callback):
-    """Backs up and restores the model's random-seed states with `BackupAndRestore`.
+    """Makes dropout's randomness resume exactly with `BackupAndRestore`.
 
     `BackupAndRestore` saves weights and optimizer state but not the state of
     the `SeedGenerator`s behind dropout, so a resumed run would draw the
     dropout masks of its first steps again. This callback stores those
     states (`model.variables` that are not `model.weights`) in the same
     backup folder; put it before `BackupAndRestore` so that the states are
-    written before the metadata that marks a backup complete.
+    written before the metadata that marks a backup complete. Keras'
+    PyTorch dropout of an unseeded layer draws from torch's global generator
+    instead, so the global generators are also reseeded from `(seed, epoch)`
+    at the start of every epoch: the same epoch then draws the same masks
+    whether or not the run was interrupted before it. (The reseeding is at
+    an epoch's first batch, not in `on_epoch_begin`: PyTorch's `DataLoader`,
+    which Keras wraps around the `tf.data` input there, draws from the
+    global generator when `fit` first iterates it.)
 
     Args:
         backup_dir: str. The `BackupAndRestore` folder.
+        seed: int. The run's seed.
     """
 
     FILE = "random_states.npz"
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, seed):
         super().__init__()
         self.path = pathlib.Path(backup_dir) / self.FILE
         self.metadata = pathlib.Path(backup_dir) / "training_metadata.json"
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            keras.utils.set_random_seed((self.seed * 1_000_003 + self._epoch) % 2**32)
 
     def _states(self):
         # In model order: names carry per-process counters (seed_generator_4).
@@ -362,7 +378,7 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
             _say(f"Resuming from the backup at step {resumed_from} in {out / BACKUP_DIR}", verbose)
 
         fit_callbacks = [
-            RandomStateBackup(out / BACKUP_DIR),
+            RandomStateBackup(out / BACKUP_DIR, config.train.seed),
             keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), save_freq="epoch"),
             _LearningRateLogger(),
         ]
