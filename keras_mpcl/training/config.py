@@ -281,7 +281,7 @@ class TrainingConfig:
     Examples:
 
     >>> config = TrainingConfig.from_dict({"loss": {"objective": "cl"}})
-    >>> config.with_overrides(["train.steps=10", "temperature=0.1"]).loss.temperature
+    >>> config.with_overrides(["train.steps=50", "temperature=0.1"]).loss.temperature
     0.1
     >>> config.effective()["group_size"], config.effective()["anchors"]
     (2, 'first')
