@@ -6,6 +6,7 @@ from keras_mpcl import evaluation
 from keras_mpcl import layers
 from keras_mpcl import losses
 from keras_mpcl import models
+from keras_mpcl import training
 from keras_mpcl.data import TranslationGroups
 from keras_mpcl.data import group_dataset
 from keras_mpcl.layers import LearnableTemperature
@@ -30,4 +31,5 @@ __all__ = [
     "losses",
     "models",
     "multi_positive_contrastive_loss",
+    "training",
 ]
