@@ -37,15 +37,15 @@ class _SentenceEncoderHead:
     pooling over many bfloat16 token vectors does not lose precision.
     """
 
-    def _init_encoder(
+    def __init__(
         self,
         backbone,
-        preprocessor,
-        pooling_mode,
-        normalize,
-        projection_dim,
-        projection_activation,
-        projection_use_bias,
+        preprocessor=None,
+        pooling_mode="mean",
+        normalize=True,
+        projection_dim=None,
+        projection_activation=None,
+        projection_use_bias=True,
         **kwargs,
     ):
         _check_head_args(pooling_mode, projection_dim, projection_activation)
@@ -138,28 +138,6 @@ class BertSentenceEncoder(_SentenceEncoderHead, keras_hub.models.BertTextEmbedde
         backbone="BertBackbone",
     )
 
-    def __init__(
-        self,
-        backbone,
-        preprocessor=None,
-        pooling_mode="mean",
-        normalize=True,
-        projection_dim=None,
-        projection_activation=None,
-        projection_use_bias=True,
-        **kwargs,
-    ):
-        self._init_encoder(
-            backbone,
-            preprocessor,
-            pooling_mode,
-            normalize,
-            projection_dim,
-            projection_activation,
-            projection_use_bias,
-            **kwargs,
-        )
-
 
 @keras.saving.register_keras_serializable(package="keras_mpcl")
 class XLMRobertaSentenceEncoder(
@@ -170,28 +148,6 @@ class XLMRobertaSentenceEncoder(
         parent="XLMRobertaTextEmbedder",
         backbone="XLMRobertaBackbone",
     )
-
-    def __init__(
-        self,
-        backbone,
-        preprocessor=None,
-        pooling_mode="mean",
-        normalize=True,
-        projection_dim=None,
-        projection_activation=None,
-        projection_use_bias=True,
-        **kwargs,
-    ):
-        self._init_encoder(
-            backbone,
-            preprocessor,
-            pooling_mode,
-            normalize,
-            projection_dim,
-            projection_activation,
-            projection_use_bias,
-            **kwargs,
-        )
 
 
 ENCODER_CLASSES = {
