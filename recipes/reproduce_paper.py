@@ -52,24 +52,31 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+import keras
+import numpy as np
+from keras import ops
 
-from keras_mpcl.data import TranslationGroups  # noqa: E402
-from keras_mpcl.data import group_dataset  # noqa: E402
-from keras_mpcl.evaluation import align_parallel  # noqa: E402
-from keras_mpcl.evaluation import classification_transfer  # noqa: E402
-from keras_mpcl.evaluation import multiparallel_retrieval  # noqa: E402
-from keras_mpcl.evaluation import read_ntrex  # noqa: E402
-from keras_mpcl.evaluation import read_sib200  # noqa: E402
-from keras_mpcl.evaluation import read_sts17  # noqa: E402
-from keras_mpcl.evaluation import read_stsb_multi_mt  # noqa: E402
-from keras_mpcl.evaluation import sts  # noqa: E402
-from keras_mpcl.losses import MultiPositiveContrastiveLoss  # noqa: E402
-from keras_mpcl.models import build_encoder  # noqa: E402
-from keras_mpcl.models import encode  # noqa: E402
-from keras_mpcl.models import offline_minilm_path  # noqa: E402
+from keras_mpcl.data import (
+    TranslationGroups,
+    group_dataset,
+)
+from keras_mpcl.evaluation import (
+    LabelledTexts,
+    align_parallel,
+    classification_transfer,
+    multiparallel_retrieval,
+    read_ntrex,
+    read_sib200,
+    read_sts17,
+    read_stsb_multi_mt,
+    sts,
+)
+from keras_mpcl.losses import MultiPositiveContrastiveLoss
+from keras_mpcl.models import (
+    build_encoder,
+    encode,
+    offline_minilm_path,
+)
 
 logger = logging.getLogger("reproduce_paper")
 
@@ -256,13 +263,12 @@ def load_eval_sets(args, dev):
     sib = read_sib200(data / "sib200", "test", [code[lang][1] for lang in langs])
     sib = {lang: sib[code[lang][1]] for lang in langs}
     ids = [i for i in sib["en"].ids if all(i in set(sib[lang].ids) for lang in langs)]
-    keep = set(ids[j] for j in _sample(len(ids), args.eval_sib))
+    keep = {ids[j] for j in _sample(len(ids), args.eval_sib)}
     sib_test = {}
     for lang in langs:
         d = sib[lang]
         picked = [(t, y) for t, y, i in zip(d.texts, d.labels, d.ids) if i in keep]
         sib_test[lang] = ([t for t, _ in picked], [y for _, y in picked])
-    from keras_mpcl.evaluation import LabelledTexts
     aligned = align_parallel({lang: LabelledTexts(
         [t for t, i in zip(sib[lang].texts, sib[lang].ids) if i in keep],
         [y for y, i in zip(sib[lang].labels, sib[lang].ids) if i in keep],
@@ -496,7 +502,9 @@ def train_sentence_transformers(arm, train, args, seed):
     """MultipleNegativesRankingLoss on the `cl` pairs, same steps/batch/schedule."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        MultipleNegativesRankingLoss,
+    )
 
     torch.manual_seed(seed)
     model = SentenceTransformer(str(args.encoder or offline_minilm_path()), device="cpu")
@@ -677,7 +685,7 @@ def main(argv=None):
     tiny_texts = [t for lang in SEEN for t in train.texts(lang)[:50]]
     trainer = KerasTrainer(args, tiny_texts)
     wanted = set(args.arms)
-    want = lambda name: "all" in wanted or name in wanted  # noqa: E731
+    want = lambda name: "all" in wanted or name in wanted
 
     def done(arm, seed):
         return any(r["arm"] == arm and r["seed"] == seed for r in read_runs(runs_path, key))

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from keras import ops
-
 from conftest import REPO_ROOT
+from keras import ops
 
 SCRIPT = REPO_ROOT / "recipes" / "reproduce_paper.py"
 
