@@ -143,6 +143,18 @@ def _jit(key, value):
     raise _bad(key, "\"auto\", true or false", value)
 
 
+def _mesh_shape(key, value):
+    if value == []:
+        return value
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    ):
+        raise _bad(key, "[] or [batch, model] with positive ints", value)
+    return value
+
+
 def _table(key, value):
     if not isinstance(value, dict):
         raise _bad(key, "a table of encoder settings", value)
@@ -207,6 +219,8 @@ class LossSection:
     variant: str = _field("supcon", _choice(("supcon", "independent", "pooled")), "MPCL variant")
     anchors: str = _field("all", _choice(("all", "first")), "which rows are anchors")
     margin: float = _field(0.0, _float(0.0), "additive margin on positives")
+    gather_across_replicas: typing.Any = _field(
+        "auto", _jit, "share negatives across replicas: auto, true or false")
 
 
 @dataclasses.dataclass
@@ -233,6 +247,12 @@ class TrainSection:
     jit_compile: typing.Any = _field("auto", _jit, "auto (Keras': jax.jit; XLA on TF with an accelerator; eager torch), true, false")
     device: str = _field("auto", _choice(DEVICES), "auto, or cpu to hide accelerators")
     strategy: str = _field("none", _str, "keras_mpcl.distribution.configure strategy")
+    simulate_cpu_devices: int = _field(
+        0, _int(0), "split the CPU into N devices (TensorFlow / JAX dry runs; 0 = off)")
+    mesh_shape: list = _field([], _mesh_shape, "JAX [batch, model] device mesh ([] = all devices on batch)")
+    tpu: str = _field("", _str, "TensorFlow TPU name or address (\"local\" on a TPU VM; \"\" = TPU_NAME)")
+    communication: str = _field("auto", _choice(("auto", "ring", "nccl")),
+                                "MultiWorkerMirroredStrategy collectives")
     verbose: int = _field(1, _choice((0, 1, 2)), "Keras progress: 0 silent, 1 bar, 2 one line per epoch")
     tensorboard: bool = _field(True, _bool, "write TensorBoard logs")
 

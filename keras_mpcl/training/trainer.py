@@ -44,6 +44,9 @@ class TrainingResult:
         resumed_from_step: int, 0 for a fresh run.
         jit_compile: bool, what Keras resolved `train.jit_compile` to.
         seconds: float, wall time of `train`.
+        strategy: str, the resolved `train.strategy` (e.g. `"mirrored"`).
+        num_replicas: int, replicas trained in sync (the global batch is
+            this many times the per-replica batch).
     """
 
     output_dir: pathlib.Path
@@ -56,6 +59,8 @@ class TrainingResult:
     resumed_from_step: int
     jit_compile: bool
     seconds: float
+    strategy: str = "none"
+    num_replicas: int = 1
 
 
 class _LearningRateLogger(keras.callbacks.Callback):
@@ -158,6 +163,8 @@ def build_run_encoder(config, train_texts):
     `[encoder.random]`) with a WordPiece vocabulary trained on the
     training texts.
 
+    The backbone's unused `pooled_dense` layer is frozen.
+
     Returns:
         `(encoder, description, randomly_initialised)`.
     """
@@ -178,11 +185,13 @@ def build_run_encoder(config, train_texts):
             shape, texts=train_texts, pooling=pooling, max_length=section.max_length,
             projection_dim=projection, dtype=dtype,
         )
+        _freeze_unused_pooler(encoder)
         return encoder, f"random {shape}", True
     encoder = build_encoder(
         source, pooling=pooling, max_length=section.max_length,
         projection_dim=projection, dtype=dtype,
     )
+    _freeze_unused_pooler(encoder)
     return encoder, source, False
 
 
@@ -195,7 +204,8 @@ def _freeze_unused_pooler(encoder):
             layer.trainable = False
 
 
-def _training_texts(run_data):
+def training_texts(run_data):
+    """The non-empty training sentences of a `RunData` (a random encoder's vocabulary)."""
     table = run_data.train.table()
     return [t for t in table.ravel().tolist() if t]
 
@@ -229,7 +239,14 @@ def _check_resumable(output_dir, config):
     return int(epoch) * config.train.checkpoint_every
 
 
-def _make_optimizer(config, randomly_initialised):
+def make_optimizer(config, randomly_initialised):
+    """AdamW with `WarmupLinearDecay`, clipping and no decay of biases / norms.
+
+    Args:
+        config: `TrainingConfig` (`[optimizer]`, `train.steps`).
+        randomly_initialised: bool. Use `optimizer.random_init_learning_rate`
+            (when set) as the peak.
+    """
     opt = config.optimizer
     peak = opt.learning_rate
     if randomly_initialised and opt.random_init_learning_rate:
@@ -248,6 +265,45 @@ def _make_optimizer(config, randomly_initialised):
     # BERT practice: no weight decay on biases and LayerNorm scales / offsets.
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
+
+
+def make_loss(config):
+    """The run's `MultiPositiveContrastiveLoss` (`[loss]`, after `loss.objective`)."""
+    return MultiPositiveContrastiveLoss(
+        temperature=config.loss.temperature,
+        variant=config.loss.variant,
+        anchors=config.effective()["anchors"],
+        margin=config.loss.margin,
+        gather_across_replicas=config.loss.gather_across_replicas,
+    )
+
+
+def configure_distribution(config):
+    """`keras_mpcl.distribution.configure` with the `[train]` hardware keys.
+
+    With `train.simulate_cpu_devices` = N > 0 the CPU is first split into N
+    devices (TensorFlow, JAX; call before the backend initialises), for
+    multi-device dry runs without accelerators.
+
+    Returns:
+        A `keras_mpcl.distribution.DistributionSetup`.
+    """
+    section = config.train
+    if section.simulate_cpu_devices:
+        if keras.backend.backend() == "torch":
+            raise ConfigError(
+                f"`train.simulate_cpu_devices` = {section.simulate_cpu_devices} works on "
+                "TensorFlow and JAX; on PyTorch launch that many processes instead: "
+                "`torchrun --nproc_per_node=N recipes/distributed/train_distributed.py ...` "
+                "(and `--set train.simulate_cpu_devices=0`)."
+            )
+        distribution.simulate_cpu_devices(section.simulate_cpu_devices)
+    return distribution.configure(
+        section.strategy,
+        mesh_shape=tuple(section.mesh_shape) or None,
+        tpu=section.tpu or None,
+        communication=section.communication,
+    )
 
 
 def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
@@ -313,7 +369,7 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
     for change in effective["changed"]:
         _say(f"loss.objective = 'cl' (single-positive baseline): {change}", verbose)
 
-    setup = distribution.configure(config.train.strategy)
+    setup = configure_distribution(config)
     if setup.strategy == "ddp":
         setup.close()
         raise ConfigError(
@@ -335,8 +391,7 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
             verbose,
         )
         with setup.scope():
-            encoder, description, from_scratch = build_run_encoder(config, _training_texts(run_data))
-        _freeze_unused_pooler(encoder)
+            encoder, description, from_scratch = build_run_encoder(config, training_texts(run_data))
         _say(
             f"Encoder: {description} ({encoder.count_params():,} parameters) "
             f"[{time.perf_counter() - start:.0f} s]",
@@ -353,16 +408,10 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                 verbose,
             )
 
-        loss = MultiPositiveContrastiveLoss(
-            temperature=config.loss.temperature,
-            variant=config.loss.variant,
-            anchors=effective["anchors"],
-            margin=config.loss.margin,
-        )
         with setup.scope():
             encoder.compile(
-                optimizer=_make_optimizer(config, from_scratch),
-                loss=loss,
+                optimizer=make_optimizer(config, from_scratch),
+                loss=make_loss(config),
                 jit_compile=config.train.jit_compile,
             )
 
@@ -371,8 +420,8 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                 run_data, config, skip_steps=resumed_from, spec=spec
             )
 
-        dataset = setup.distribute_dataset(dataset_fn)
-        if setup.strategy != "none":
+        if setup.strategy != "none" and setup.backend != "tensorflow":
+            # (`setup.fit` builds the model itself under a TensorFlow strategy.)
             setup.build_model(encoder, next(iter(dataset_fn(setup.shard_spec()))))
         if resumed_from:
             _say(f"Resuming from the backup at step {resumed_from} in {out / BACKUP_DIR}", verbose)
@@ -406,8 +455,12 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
             else:
                 fit_callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
         fit_callbacks.extend(callbacks)
-        history = encoder.fit(
-            dataset,
+        # `setup.fit`: under a TensorFlow strategy each replica reads and
+        # preprocesses its own batches (keras-hub's `fit` only takes a
+        # `tf.data.Dataset`, not a distributed one); elsewhere `encoder.fit`.
+        history = setup.fit(
+            encoder,
+            dataset_fn,
             epochs=config.train.steps // config.train.checkpoint_every,
             steps_per_epoch=config.train.checkpoint_every,
             callbacks=fit_callbacks,
@@ -446,11 +499,13 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
         output_dir=out,
         preset_dir=preset_dir,
         encoder=encoder,
-        history=dict(history.history),
+        history=dict(history),
         before=before,
         after=after,
         plot=plot,
         resumed_from_step=resumed_from,
         jit_compile=bool(encoder.jit_compile),
         seconds=seconds,
+        strategy=setup.strategy,
+        num_replicas=setup.num_replicas,
     )

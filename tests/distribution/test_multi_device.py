@@ -70,28 +70,46 @@ def test_torch_ddp_gloo_matches_global_batch():
 
 @pytest.mark.slow
 def test_recipe_trains_a_tiny_bert_on_strings_on_two_devices(tmp_path):
-    """End to end: the multi-device recipe, a tiny keras-hub BERT, raw strings."""
+    """End to end: the multi-device recipe on its `TrainingConfig`, a tiny random BERT.
+
+    TensorFlow and JAX go through `keras_mpcl.training.train` (two simulated
+    CPU devices); PyTorch through torchrun's two processes and `ddp_fit`.
+    """
     backend = keras.backend.backend()
     script = str(REPO_ROOT / "recipes" / "distributed" / "train_distributed.py")
-    overrides = [
-        "--config", str(REPO_ROOT / "recipes" / "configs" / f"sample_multi_gpu_{backend}.toml"),
-        "--set", "encoder.source=tiny", "--set", "encoder.max_length=16",
-        "--set", "train.steps=2", "--set", 'train.mixed_precision=""',
-        "--set", "train.learning_rate=1e-3", "--set", "train.verbose=0",
-        "--set", "data.groups_per_replica=2", "--set", "output.save=false",
-        "--set", f'output.dir="{tmp_path}"',
+    tiny = [
+        "encoder.source=random", "encoder.max_length=16",
+        "encoder.random.vocabulary_size=300", "encoder.random.num_layers=1",
+        "encoder.random.num_heads=2", "encoder.random.hidden_dim=32",
+        "encoder.random.intermediate_dim=64",
+        "optimizer.random_init_learning_rate=1e-3", "train.precision=float32",
+        "train.steps=2", "train.checkpoint_every=1", "train.verbose=0",
+        "train.tensorboard=false", "data.max_groups=40", "data.held_out=0",
+        "data.groups_per_batch=2", "eval.before_after=false",
     ]
+    if backend != "torch":
+        tiny.append("train.simulate_cpu_devices=2")
+    arguments = [
+        "--config", str(REPO_ROOT / "recipes" / "configs" / f"sample_multi_gpu_{backend}.toml"),
+        "--output", str(tmp_path),
+    ]
+    for item in tiny:
+        arguments += ["--set", item]
     if backend == "torch":
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc_per_node=2", script] + overrides
+                   "--nproc_per_node=2", script] + arguments
     else:
-        command = [sys.executable, script] + overrides + [
-            "--set", "distribution.simulate_cpu_devices=2"]
+        command = [sys.executable, script] + arguments
     _run(command, backend)
     import json
 
     metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["backend"] == backend
     assert metrics["replicas"] == 2 and metrics["global_batch_sentences"] == 16
     assert metrics["strategy"] == {"tensorflow": "mirrored", "jax": "data_parallel",
                                    "torch": "ddp"}[backend]
-    assert all(0 < loss < 10 for loss in metrics["loss"]), metrics
+    # One loss per step (Keras epochs of one step; `ddp_fit` logs every step).
+    assert len(metrics["loss"]) == 2 and all(0 < loss < 10 for loss in metrics["loss"]), metrics
+    assert metrics["sentences_per_second"] > 0
+    assert (tmp_path / "encoder" / "config.json").is_file()
+    assert (tmp_path / "config.toml").is_file()
