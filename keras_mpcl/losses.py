@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_mpcl import distribution
+from keras_mpcl.validation import check_choice as _check_choice
 
 Tensor = Any
 
@@ -71,13 +72,6 @@ _FORMULA_DOC = """\
     out of the mean. Logits are computed in float32 whatever the dtype policy
     of the model, so the loss is safe under `mixed_bfloat16` and
     `mixed_float16`."""
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"`{name}` should be one of {choices}. Received: `{name}` = {value!r}"
-        )
 
 
 def _check_temperature(temperature):

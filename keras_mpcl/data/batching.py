@@ -6,6 +6,8 @@ import numpy as np
 
 from keras_mpcl.data import corpus
 from keras_mpcl.data.streaming import StreamingTranslationGroups
+from keras_mpcl.validation import check_choice
+from keras_mpcl.validation import check_int
 
 logger = logging.getLogger("keras_mpcl.data")
 
@@ -17,22 +19,6 @@ PADDING_ID = -1
 STREAMING_SHUFFLE_BUFFER = 10_000
 _UNAVAILABLE = 1e9  # sort key of members a group does not have
 _HASH_BUCKETS = 2**62
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"`{name}` should be one of {choices}. Received: `{name}` = {value!r}"
-        )
-
-
-def _check_int(name, value, minimum, what):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(f"`{name}` should be {what}. Received: `{name}` = {value!r}")
 
 
 def _stateless_key(seed, stream):
@@ -167,16 +153,16 @@ def group_dataset(
             f"`StreamingTranslationGroups`. Received: {type(groups).__name__}; "
             "build one with e.g. `TranslationGroups.from_jsonl(path)`"
         )
-    _check_int("groups_per_batch", groups_per_batch, 1, "a positive int")
-    _check_int("group_size", group_size, 2, "an int >= 2 (a group needs a positive)")
-    _check_int("seed", seed, 0, "a non-negative int")
-    _check_choice("sampling", sampling, SAMPLING)
-    _check_choice("incomplete", incomplete, INCOMPLETE)
-    _check_choice("remainder", remainder, REMAINDER)
+    check_int("groups_per_batch", groups_per_batch, 1, "a positive int")
+    check_int("group_size", group_size, 2, "an int >= 2 (a group needs a positive)")
+    check_int("seed", seed, 0, "a non-negative int")
+    check_choice("sampling", sampling, SAMPLING)
+    check_choice("incomplete", incomplete, INCOMPLETE)
+    check_choice("remainder", remainder, REMAINDER)
     if epochs is not None:
-        _check_int("epochs", epochs, 1, "a positive int or None (repeat forever)")
+        check_int("epochs", epochs, 1, "a positive int or None (repeat forever)")
     if shuffle_buffer is not None:
-        _check_int("shuffle_buffer", shuffle_buffer, 1, "a positive int or None")
+        check_int("shuffle_buffer", shuffle_buffer, 1, "a positive int or None")
 
     all_languages = groups.languages
     pool = (

@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_mpcl.data import readers
 from keras_mpcl.data.summary import CorpusSummary
+from keras_mpcl.validation import check_int
 
 COLLISIONS = ("merge", "drop")
 # tf.strings.strip (used when streaming) strips ASCII whitespace only; in-memory
@@ -26,16 +27,9 @@ def _check_collisions(collisions):
         )
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"`{name}` should be a positive int. Received: `{name}` = {value!r}"
-        )
-
-
 def check_shard(num_workers, worker_index):
     """Validates `shard` arguments (shared with the streaming corpus)."""
-    _check_positive_int("num_workers", num_workers)
+    check_int("num_workers", num_workers)
     if (
         isinstance(worker_index, bool)
         or not isinstance(worker_index, (int, np.integer))

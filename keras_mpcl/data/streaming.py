@@ -6,6 +6,7 @@ from keras_mpcl.data import corpus
 from keras_mpcl.data import readers
 from keras_mpcl.data.errors import CorpusFormatError
 from keras_mpcl.data.summary import CorpusSummary
+from keras_mpcl.validation import check_int
 
 _WHITESPACE_BYTES = b" \t\r\f\v"
 _BOM = b"\xef\xbb\xbf"
@@ -115,7 +116,7 @@ class StreamingTranslationGroups:
                 "`files` should be a non-empty mapping {language: path}. "
                 f"Received: {files!r}"
             )
-        corpus._check_positive_int("chunk_bytes", chunk_bytes)
+        check_int("chunk_bytes", chunk_bytes)
         paths = {lang: pathlib.Path(p) for lang, p in files.items()}
         for path in paths.values():
             readers._check_file(path)

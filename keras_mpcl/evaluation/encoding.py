@@ -7,16 +7,11 @@ from typing import Sequence
 
 import numpy as np
 
+from keras_mpcl.validation import check_int
+
 logger = logging.getLogger(__name__)
 
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"`{name}` should be a positive int. Received: `{name}` = {value!r}"
-        )
 
 
 def _is_keras_encoder(obj):
@@ -59,7 +54,7 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
     >>> encode([]).shape
     (0, 0)
     """
-    _check_positive_int("batch_size", batch_size)
+    check_int("batch_size", batch_size)
     if getattr(encoder, "_keras_mpcl_encode_fn", False):
         return encoder
     if _is_keras_encoder(encoder):
