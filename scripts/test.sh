@@ -22,7 +22,7 @@ for backend in $BACKENDS; do
   log=$(mktemp)
   KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -q "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  summary+=("$backend: $(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -n 1) (exit $rc)")
+  summary+=("$backend: $(grep -E '(passed|failed|error|no tests ran).* in [0-9.]+s' "$log" | tail -n 1) (exit $rc)")
   [ "$rc" -eq 0 ] || status=1
   rm -f "$log"
 done
