@@ -737,7 +737,7 @@ def _configure_torch():
         raise RuntimeError(
             f"strategy 'ddp' needs the process environment that torchrun sets "
             f"(missing: {', '.join(missing)}). Launch with e.g. "
-            "`torchrun --nproc_per_node=2 recipes/distributed/train_torch_ddp.py ...`"
+            "`torchrun --nproc_per_node=2 recipes/distributed/train_distributed.py ...`"
         )
     if torch.cuda.is_available():
         local_rank = int(os.environ.get("LOCAL_RANK", 0))

@@ -11,6 +11,10 @@ from keras_mpcl.training.report import plot_comparison
 from keras_mpcl.training.schedules import WarmupLinearDecay
 from keras_mpcl.training.trainer import TrainingResult
 from keras_mpcl.training.trainer import build_run_encoder
+from keras_mpcl.training.trainer import configure_distribution
+from keras_mpcl.training.trainer import make_loss
+from keras_mpcl.training.trainer import make_optimizer
+from keras_mpcl.training.trainer import training_texts
 from keras_mpcl.training.trainer import train
 
 __all__ = [
@@ -19,11 +23,15 @@ __all__ = [
     "TrainingResult",
     "WarmupLinearDecay",
     "build_run_encoder",
+    "configure_distribution",
     "default_config_path",
     "format_comparison",
     "held_out_retrieval",
     "load_config",
+    "make_loss",
+    "make_optimizer",
     "plot_comparison",
     "to_toml",
     "train",
+    "training_texts",
 ]

@@ -92,10 +92,10 @@ def train_ddp(config, setup, verbose=None):
     from keras_mpcl.training import data as run_data_lib
     from keras_mpcl.training import report
     from keras_mpcl.training import to_toml
-    from keras_mpcl.training.trainer import build_run_encoder
-    from keras_mpcl.training.trainer import make_loss
-    from keras_mpcl.training.trainer import make_optimizer
-    from keras_mpcl.training.trainer import training_texts
+    from keras_mpcl.training import build_run_encoder
+    from keras_mpcl.training import make_loss
+    from keras_mpcl.training import make_optimizer
+    from keras_mpcl.training import training_texts
 
     start = time.perf_counter()
     rank0 = setup.worker_index == 0
@@ -162,7 +162,7 @@ def main(argv=None):
     import keras
 
     from keras_mpcl import training
-    from keras_mpcl.training.trainer import configure_distribution
+    from keras_mpcl.training import configure_distribution
 
     config = training.load_config(args.config, args.overrides)
     if args.output is not None:
