@@ -101,6 +101,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--output", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--torch-compile", action="store_true",
                         help="jit-compile the torch arms with torch.compile")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -122,14 +123,14 @@ def main():
         lines = proc.stdout.strip().splitlines()
         print("\n".join(lines[:-1]))
         report["backends"][backend] = json.loads(lines[-1])
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
     print("\nratio of MPCL (supcon, groups of 4) to InfoNCE, forward+backward:")
     print("backend      " + "".join(f"N={n:<8}" for n in args.sizes))
     for backend, result in report["backends"].items():
         ratios = [result["sizes"][str(n)]["ratio_to_infonce"]["mpcl_supcon"] for n in args.sizes]
         print(f"{backend:<13}" + "".join(f"{r:<10.2f}" for r in ratios))
-    print(f"written to {RESULTS}")
+    print(f"written to {args.output}")
 
 
 if __name__ == "__main__":
