@@ -8,6 +8,7 @@ is skipped under the others (the suite runs once per backend).
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -35,10 +36,10 @@ def _run(command, backend):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     checks = {}
-    for line in result.stdout.splitlines():
-        if line.startswith("CHECK "):
-            name, _, rest = line[6:].partition(" ")
-            checks.setdefault(name, []).append(rest)
+    # Ranks share one stdout pipe, so two reports can land on one line.
+    for report in re.findall(r"CHECK (.*?)(?=CHECK |$)", result.stdout, re.MULTILINE):
+        name, _, rest = report.strip().partition(" ")
+        checks.setdefault(name, []).append(rest)
     return checks
 
 
