@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.encoding import l2_normalize
+from keras_mpcl.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +113,7 @@ def classification_transfer(
             f"`classifier` should be one of {CLASSIFIERS}. "
             f"Received: `classifier` = {classifier!r}"
         )
-    if (
-        isinstance(n_neighbors, bool)
-        or not isinstance(n_neighbors, int)
-        or n_neighbors <= 0
-    ):
-        raise ValueError(
-            "`n_neighbors` should be a positive int. "
-            f"Received: `n_neighbors` = {n_neighbors!r}"
-        )
+    check_int("n_neighbors", n_neighbors)
     train = _as_labelled(train, "train")
     if len(set(train.labels)) < 2:
         raise ValueError(

@@ -4,6 +4,8 @@ import keras
 import keras_hub
 from keras import ops
 
+from keras_mpcl.validation import check_int
+
 POOLING_MODES = ("mean", "cls", "max")
 _MEAN_EPSILON = 1e-9  # sentence-transformers clamps the token count at 1e-9.
 
@@ -14,15 +16,8 @@ def _check_head_args(pooling_mode, projection_dim, projection_activation):
             f"`pooling_mode` should be one of {POOLING_MODES}. "
             f"Received: `pooling_mode` = {pooling_mode!r}"
         )
-    if projection_dim is not None and (
-        isinstance(projection_dim, bool)
-        or not isinstance(projection_dim, int)
-        or projection_dim <= 0
-    ):
-        raise ValueError(
-            "`projection_dim` should be a positive int or None. "
-            f"Received: `projection_dim` = {projection_dim!r}"
-        )
+    if projection_dim is not None:
+        check_int("projection_dim", projection_dim, what="a positive int or None")
     if projection_activation is not None and projection_dim is None:
         raise ValueError(
             "`projection_activation` needs a projection head: set `projection_dim`. "
