@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from keras_mpcl.data.readers import read_lines
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.search import DEFAULT_BLOCK_BYTES
 from keras_mpcl.evaluation.search import topk_similarity
@@ -13,22 +14,6 @@ from keras_mpcl.evaluation.search import topk_similarity
 logger = logging.getLogger(__name__)
 
 _TATOEBA_NAME = re.compile(r"^tatoeba\.([^.]+)-eng\.([^.]+)$")
-
-
-def read_lines(path):
-    """Lines of a UTF-8 text file without their line endings (blank lines kept).
-
-    Args:
-        path: str or path-like.
-
-    Returns:
-        list of str, one per line.
-    """
-    text = pathlib.Path(path).read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline ends the last line; it starts none
-    return [line.rstrip("\r") for line in lines]
 
 
 def nearest_neighbour_accuracy(queries, keys, block_bytes=DEFAULT_BLOCK_BYTES):
