@@ -8,6 +8,7 @@ from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
 from keras_mpcl.models.hf_bert_tokenizer import normalize_text
 from keras_mpcl.models.presets import PresetUnavailableError
 from keras_mpcl.models.presets import offline_minilm_path
+from keras_mpcl.models.remat import rematerialize
 from keras_mpcl.models.sentence_encoder import POOLING_MODES
 from keras_mpcl.models.sentence_encoder import BertSentenceEncoder
 from keras_mpcl.models.sentence_encoder import XLMRobertaSentenceEncoder
@@ -26,6 +27,7 @@ __all__ = [
     "encode",
     "normalize_text",
     "offline_minilm_path",
+    "rematerialize",
     "train_sentencepiece_tokenizer",
     "train_wordpiece_tokenizer",
 ]

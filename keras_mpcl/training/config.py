@@ -255,6 +255,7 @@ class TrainSection:
                                 "MultiWorkerMirroredStrategy collectives")
     verbose: int = _field(1, _choice((0, 1, 2)), "Keras progress: 0 silent, 1 bar, 2 one line per epoch")
     tensorboard: bool = _field(True, _bool, "write TensorBoard logs")
+    remat: bool = _field(False, _bool, "recompute transformer layers in the backward pass: less memory, more compute")
 
 
 @dataclasses.dataclass

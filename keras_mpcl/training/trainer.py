@@ -11,7 +11,9 @@ import time
 import keras
 
 from keras_mpcl import distribution
+from keras_mpcl.backend import reseed_host_generators
 from keras_mpcl.losses import MultiPositiveContrastiveLoss
+from keras_mpcl.models.remat import rematerialize
 from keras_mpcl.training import data as run_data_lib
 from keras_mpcl.training import report
 from keras_mpcl.training.config import ConfigError
@@ -107,7 +109,7 @@ class RandomStateBackup(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if batch == 0:
-            keras.utils.set_random_seed((self.seed * 1_000_003 + self._epoch) % 2**32)
+            reseed_host_generators((self.seed * 1_000_003 + self._epoch) % 2**32)
 
     def _states(self):
         # In model order: names carry per-process counters (seed_generator_4).
@@ -414,6 +416,14 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                 loss=make_loss(config),
                 jit_compile=config.train.jit_compile,
             )
+        if config.train.remat:
+            if keras.backend.backend() == "torch" and encoder.jit_compile:
+                raise ConfigError(
+                    "`train.remat` on the torch backend needs eager execution; "
+                    "torch.compile does not replay dropout's random state in the "
+                    "recomputation. Fix it with `--set train.jit_compile=auto`."
+                )
+            rematerialize(encoder)
 
         def dataset_fn(spec):
             return run_data_lib.training_dataset(

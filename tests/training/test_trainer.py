@@ -125,3 +125,27 @@ def test_held_out_languages_and_key_range():
                                       "data.groups_per_batch=2"])
         data = run_data_lib.split_groups(run_data_lib.read_groups(wide.data), wide.data)
         run_data_lib.training_dataset(data, wide)
+
+
+def test_sentencepiece_encoder_trains_across_epochs_with_remat(tmp_path):
+    # Regression: reseeding at each epoch called tf.random.set_seed, which freed
+    # the SentencePiece resource of the running XLM-R preprocessing pipeline.
+    jit = "false" if keras.backend.backend() == "torch" else "auto"
+    config = tiny_config(tmp_path, [
+        'encoder.random={architecture="xlm_roberta", vocabulary_size=200, num_layers=2, '
+        'num_heads=2, hidden_dim=16, intermediate_dim=32, dropout=0.1}',
+        "train.steps=6", "train.checkpoint_every=2", "train.remat=true",
+        f"train.jit_compile={jit}",
+    ])
+    result = train(config)
+    assert len(result.history["loss"]) == 3 and np.isfinite(result.history["loss"]).all()
+    layers = result.encoder.backbone.transformer_layers
+    assert all(getattr(layer, "_keras_mpcl_remat", False) for layer in layers)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile only")
+def test_remat_with_torch_compile_is_a_config_error(tmp_path):
+    config = tiny_config(tmp_path, ["train.remat=true", "train.jit_compile=true",
+                                    "train.steps=2", "train.checkpoint_every=2"])
+    with pytest.raises(ConfigError, match="train.jit_compile=auto"):
+        train(config)

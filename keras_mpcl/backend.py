@@ -1,0 +1,36 @@
+"""The few backend-specific helpers outside `keras_mpcl.distribution`."""
+
+import random
+
+import keras
+import numpy as np
+
+
+def reseed_host_generators(seed):
+    """Seeds Python's, NumPy's and (torch backend) torch's global generators.
+
+    Unlike `keras.utils.set_random_seed`, TensorFlow's global seed is left
+    alone: `tf.random.set_seed` resets TensorFlow's eager context, which frees
+    the SentencePiece resources of tensorflow-text tokenizers that a running
+    `tf.data` pipeline still uses (XLM-RoBERTa preprocessing then fails with
+    "Resource ... SentencepieceOp ... does not exist"). Keras' dropout does not
+    use TensorFlow's global seed; unseeded torch dropout uses torch's.
+
+    Args:
+        seed: int. The seed.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def torch_is_compiling():
+    """Whether the code runs inside a `torch.compile` trace (False on other backends)."""
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return torch.compiler.is_compiling()

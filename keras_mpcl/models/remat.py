@@ -1,0 +1,133 @@
+"""Rematerialisation (gradient checkpointing) of an encoder's transformer layers."""
+
+import keras
+
+from keras_mpcl.backend import torch_is_compiling
+
+
+class _DrawnSeed(keras.random.SeedGenerator):
+    """A dropout seed drawn once before a recomputed region.
+
+    Recomputing a layer in the backward pass must reuse the dropout masks of
+    the forward pass; a live `SeedGenerator` would hand out new seeds.
+    """
+
+    def __init__(self, seed):  # No super().__init__(): no state variable.
+        self._seed = seed
+        self._initial_seed = 0  # torch: take the seeded path, not the global RNG.
+
+    def next(self, ordered=True):
+        return self._seed
+
+
+def _dropouts_to_pin(layer):
+    pinned = []
+    for sublayer in layer._flatten_layers(include_self=False):
+        if not isinstance(sublayer, keras.layers.Dropout) or sublayer.rate <= 0:
+            continue
+        if (
+            keras.backend.backend() == "torch"
+            and sublayer.seed_generator._initial_seed is None
+        ):
+            # Unseeded torch dropout draws from torch's global RNG, whose
+            # state `torch.utils.checkpoint` replays in the recomputation.
+            continue
+        pinned.append(sublayer)
+    return pinned
+
+
+def _rematerialize_layer(layer):
+    forward_call = layer.call
+    dropouts = _dropouts_to_pin(layer)
+
+    def call(inputs, *args, training=None, **kwargs):
+        if not training:
+            return forward_call(inputs, *args, training=training, **kwargs)
+        if torch_is_compiling():
+            raise ValueError(
+                "`rematerialize` on the torch backend needs eager execution: "
+                "torch.compile does not replay dropout's random state in the "
+                "recomputation. Compile the model with `jit_compile=False`."
+            )
+        seeds = [dropout.seed_generator.next() for dropout in dropouts]
+        generators = [dropout.seed_generator for dropout in dropouts]
+
+        def recomputable(x):
+            # object.__setattr__: Keras' attribute tracking would register
+            # the stand-in as a new seed generator of the layer.
+            for dropout, seed in zip(dropouts, seeds):
+                object.__setattr__(dropout, "seed_generator", _DrawnSeed(seed))
+            try:
+                return forward_call(x, *args, training=training, **kwargs)
+            finally:
+                for dropout, generator in zip(dropouts, generators):
+                    object.__setattr__(dropout, "seed_generator", generator)
+
+        return keras.remat(recomputable)(inputs)
+
+    object.__setattr__(layer, "call", call)
+    object.__setattr__(layer, "_keras_mpcl_remat", True)
+
+
+def rematerialize(encoder):
+    """Recomputes each transformer layer in the backward pass instead of storing it.
+
+    Training keeps only the input of every transformer layer and recomputes
+    the layer's activations (attention scores, the feed-forward block) when
+    its gradient is needed: activation memory falls from about
+    `num_layers x` one layer's activations to one layer's, for about one more
+    forward pass of compute. Dropout masks are the same in the forward pass
+    and the recomputation, so gradients equal those of the plain model.
+
+    Inference (`training=False`) is unchanged. The setting belongs to the
+    Python object: a saved and reloaded encoder trains without it until
+    `rematerialize` is called again. On the torch backend it needs eager
+    execution (`jit_compile=False`, Keras' default there): call it after
+    `compile`, or it cannot check.
+
+    Args:
+        encoder: a keras-mpcl sentence encoder, a keras-hub task or a
+            keras-hub backbone with a `transformer_layers` list.
+
+    Returns:
+        The same `encoder`, modified in place.
+
+    Examples:
+
+    >>> import keras_mpcl
+    >>> encoder = keras_mpcl.models.build_encoder(
+    ...     {"hidden_dim": 16, "num_layers": 2, "num_heads": 2,
+    ...      "intermediate_dim": 32, "vocabulary_size": 120},
+    ...     texts=["hello world", "hallo welt", "bonjour le monde"])
+    >>> encoder = keras_mpcl.models.rematerialize(encoder)
+    >>> encoder.compile(optimizer="adam",
+    ...                 loss=keras_mpcl.MultiPositiveContrastiveLoss())
+    >>> history = encoder.fit(
+    ...     (["hello world", "hallo welt", "bonjour le monde", "salut"],
+    ...      [0, 0, 1, 1]), epochs=1, verbose=0)
+
+    Reference:
+        Chen et al., 2016, "Training Deep Nets with Sublinear Memory Cost",
+        https://arxiv.org/abs/1604.06174
+    """
+    backbone = getattr(encoder, "backbone", encoder)
+    layers = getattr(backbone, "transformer_layers", None)
+    if not layers:
+        raise ValueError(
+            "`rematerialize` needs a keras-hub backbone with a "
+            "`transformer_layers` list (BERT, RoBERTa, XLM-RoBERTa, ...). "
+            f"Received: {type(encoder).__name__} whose backbone "
+            f"{type(backbone).__name__} has none"
+        )
+    if keras.backend.backend() == "torch" and getattr(encoder, "compiled", False) and (
+        encoder.jit_compile
+    ):
+        raise ValueError(
+            "`rematerialize` on the torch backend needs eager execution: "
+            "torch.compile does not replay dropout's random state in the "
+            "recomputation. Compile the model with `jit_compile=False`."
+        )
+    for layer in layers:
+        if not getattr(layer, "_keras_mpcl_remat", False):
+            _rematerialize_layer(layer)
+    return encoder
