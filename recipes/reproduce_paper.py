@@ -147,11 +147,11 @@ def parse_args(argv=None):
     p.add_argument("--encoder", default=None,
                    help="encoder folder (default: the offline all-MiniLM-L6-v2); "
                         "'tiny' builds a tiny random encoder (plumbing tests only)")
-    p.add_argument("--steps", type=int, default=8, help="optimisation steps per run")
+    p.add_argument("--steps", type=int, default=100, help="optimisation steps per run")
     p.add_argument("--batch", type=int, default=48,
                    help="sentences per batch; divisible by 2 and every group size")
     p.add_argument("--max-length", type=int, default=32, help="tokens per sentence")
-    p.add_argument("--lr", type=float, default=2e-4, help="peak learning rate")
+    p.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
     p.add_argument("--warmup", type=float, default=0.1, help="warm-up fraction of steps")
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--temperature", type=float, default=0.05)
@@ -165,15 +165,19 @@ def parse_args(argv=None):
                    help="last N training lines held out to pick the best group size")
     p.add_argument("--eval-seen", nargs="+", default=["en", "de", "ar", "zh"],
                    help="seen languages evaluated ('all' = the 15); unseen: it pt nl pl")
-    p.add_argument("--eval-ntrex", type=int, default=32,
+    p.add_argument("--eval-ntrex", type=int, default=64,
                    help="NTREX lines sampled from 1800..1996 (0 = all 197)")
-    p.add_argument("--eval-sib", type=int, default=32,
+    p.add_argument("--eval-sib", type=int, default=64,
                    help="SIB-200 test sentences sampled (0 = all 204)")
     p.add_argument("--sib-train", type=int, default=70,
                    help="English SIB-200 train sentences for the classifier (0 = all 701)")
-    p.add_argument("--sts17-pairs", type=int, default=16, help="pairs per STS17 track (0 = all)")
-    p.add_argument("--stsb-pairs", type=int, default=16, help="pairs per STS-B language (0 = all)")
+    p.add_argument("--sts17-pairs", type=int, default=32, help="pairs per STS17 track (0 = all)")
+    p.add_argument("--stsb-pairs", type=int, default=32, help="pairs per STS-B language (0 = all)")
     p.add_argument("--encode-batch", type=int, default=64)
+    p.add_argument("--mpcl-groups", choices=["with-english", "random"], default="with-english",
+                   help="MPCL group members: English plus random translations (like the "
+                        "`cl` pairs, so every arm sees English equally often), or random "
+                        "training languages")
     args = p.parse_args(argv)
     for g in args.group_sizes + [2] + ([args.best_group_size] if args.best_group_size else []):
         if g < 2 or args.batch % g:
@@ -427,7 +431,7 @@ def batches(train, arm, args, seed):
     return group_dataset(
         train, groups_per_batch=args.batch // arm.group_size, group_size=arm.group_size,
         seed=seed, languages=list(SEEN), sampling="random",
-        anchor="en" if arm.anchors == "first" else None,
+        anchor="en" if arm.anchors == "first" or args.mpcl_groups == "with-english" else None,
         epochs=None, remainder="drop",
     )
 

@@ -103,8 +103,8 @@ def rematerialize(encoder):
     >>> encoder.compile(optimizer="adam",
     ...                 loss=keras_mpcl.MultiPositiveContrastiveLoss())
     >>> history = encoder.fit(
-    ...     (["hello world", "hallo welt", "bonjour le monde", "salut"],
-    ...      [0, 0, 1, 1]), epochs=1, verbose=0)
+    ...     x=["hello world", "hallo welt", "bonjour le monde", "salut"],
+    ...     y=[0, 0, 1, 1], epochs=1, verbose=0)
 
     Reference:
         Chen et al., 2016, "Training Deep Nets with Sublinear Memory Cost",
