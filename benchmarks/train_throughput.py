@@ -15,7 +15,9 @@ Arms, each in its own subprocess:
   `torch.autocast("cpu", dtype=torch.bfloat16)` for `--precision bf16`.
 - `tensorflow_xla` (`jit_compile=True`), `tensorflow` (graph, no XLA), `jax`
   (jit), `torch` (eager) and, on request, `torch_compile` (Keras'
-  `jit_compile=True` on torch, i.e. `torch.compile`): `build_encoder(folder)`
+  `jit_compile=True` on torch, i.e. `torch.compile`), and `tensorflow_remat`,
+  `jax_remat`, `torch_remat` (the same with `keras_mpcl.models.rematerialize`:
+  transformer layers recomputed in the backward pass): `build_encoder(folder)`
   trained with `train_on_batch` on the token ids, loss
   `MultiPositiveContrastiveLoss(anchors="first", temperature=0.05)` (the same
   InfoNCE as the baseline: each English anchor against all German rows),
@@ -65,13 +67,16 @@ LEARNING_RATE = 2e-5
 TEMPERATURE = 0.05  # = 1 / MultipleNegativesRankingLoss' default scale of 20
 PROTOCOL = "@@"  # prefix of the worker's answers on stdout; anything else is library noise
 ARMS = {
-    # name: (KERAS_BACKEND, jit_compile); "st" is the sentence-transformers baseline.
-    "st": ("torch", None),
-    "tensorflow_xla": ("tensorflow", True),
-    "tensorflow": ("tensorflow", False),
-    "jax": ("jax", True),
-    "torch": ("torch", False),
-    "torch_compile": ("torch", True),
+    # name: (KERAS_BACKEND, jit_compile, remat); "st" is the sentence-transformers baseline.
+    "st": ("torch", None, False),
+    "tensorflow_xla": ("tensorflow", True, False),
+    "tensorflow": ("tensorflow", False, False),
+    "jax": ("jax", True, False),
+    "torch": ("torch", False, False),
+    "torch_compile": ("torch", True, False),
+    "tensorflow_remat": ("tensorflow", False, True),
+    "jax_remat": ("jax", True, True),
+    "torch_remat": ("torch", False, True),
 }
 DEFAULT_ARMS = ["tensorflow_xla", "tensorflow", "jax", "torch"]
 
@@ -195,12 +200,12 @@ def _st_step(folder, token_ids, precision, dropout, threads):
     return step, imported, info
 
 
-def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile):
+def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile, remat):
     import keras
     import numpy as np
 
     backend = keras.backend.backend()
-    info = {"keras": keras.__version__, "jit_compile": jit_compile}
+    info = {"keras": keras.__version__, "jit_compile": jit_compile, "remat": remat}
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -225,6 +230,7 @@ def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile):
         BertSentenceEncoder,
         build_encoder,
         offline_minilm_path,
+        rematerialize,
     )
 
     if os.path.realpath(offline_minilm_path()) != os.path.realpath(folder):
@@ -249,6 +255,8 @@ def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile):
         loss=MultiPositiveContrastiveLoss(anchors="first", temperature=TEMPERATURE),
         jit_compile=jit_compile,
     )
+    if remat:
+        rematerialize(encoder)
     x = {"token_ids": token_ids, "padding_mask": token_ids > 0,
          "segment_ids": np.zeros_like(token_ids)}
     # Row i and row i + 64 are a pair; anchors="first" makes the English rows
@@ -273,7 +281,7 @@ def _worker(args):
         step, imported, info = _st_step(args.folder, token_ids, args.precision, dropout, args.threads)
     else:
         step, imported, info = _keras_step(args.folder, token_ids, args.precision, dropout,
-                                           args.threads, ARMS[arm][1])
+                                           args.threads, *ARMS[arm][1:])
     loaded = _rss_mb()
     compile_start = time.perf_counter()
     first_loss = step()  # traces / compiles
