@@ -25,8 +25,8 @@ run, so partial results survive), then `results.md`, `results.json`,
 run already in `runs.jsonl` with the same settings is skipped, so an
 interrupted job resumes where it stopped.
 
-The defaults are the (very small) CPU scale of the committed results in
-`recipes/results/` (see its README; about 45 minutes on a shared 2-core CPU):
+The defaults are the CPU scale of the committed results in `recipes/results/`
+(100 steps of 48 sentences, 3 seeds; 54 minutes on a 2-core CPU, see its README):
 
     KERAS_BACKEND=tensorflow python recipes/reproduce_paper.py
 
@@ -56,6 +56,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_mpcl.backend import reseed_host_generators
 from keras_mpcl.data import (
     TranslationGroups,
     group_dataset,
@@ -495,7 +496,9 @@ class KerasTrainer:
         model.set_weights(self.initial)
         for variable in model.optimizer.variables:  # fresh Adam moments and step count
             variable.assign(ops.zeros(variable.shape, variable.dtype))
-        keras.utils.set_random_seed(seed)
+        # Not keras.utils.set_random_seed: tf.random.set_seed would free the
+        # SentencePiece resources of an XLM-R encoder's tokenizer.
+        reseed_host_generators(seed)
         losses = StepLosses()
         model.fit(batches(train, arm, self.args, seed), steps_per_epoch=self.args.steps,
                   epochs=1, verbose=0, callbacks=[losses])

@@ -76,3 +76,20 @@ def test_tiny_end_to_end_and_resume(recipe, shared_data, tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     recipe.main(argv)  # a second call resumes: nothing is trained again
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.shared_data
+def test_mpcl_groups_hold_english_unless_random(recipe, shared_data):
+    train, _ = recipe.load_training_groups(shared_data, 4)
+    english = set(train.texts("en"))
+
+    def groups_with_english(mode):
+        args = recipe.parse_args(["--batch", "24", "--mpcl-groups", mode])
+        texts, ids = next(iter(recipe.batches(train, recipe.mpcl_arm("supcon", 3), args, 0)))
+        texts = [t.decode() for t in ops.convert_to_numpy(texts)]
+        ids = ops.convert_to_numpy(ids)
+        assert (ids >= 0).all() and len(set(ids.tolist())) == 8
+        return sum(texts[g] in english for g in range(0, 24, 3))  # first member of each group
+
+    assert groups_with_english("with-english") == 8
+    assert groups_with_english("random") < 8
