@@ -41,7 +41,7 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--trace", help="folder for a tf / jax profiler trace")
     args = parser.parse_args()
-    backend, jit_compile = tt.ARMS[args.arm]
+    backend, jit_compile, remat, buckets = tt.ARMS[args.arm]
     if os.environ.get("KERAS_BACKEND", backend) != backend:
         sys.exit(f"--arm {args.arm} needs KERAS_BACKEND={backend}")
     os.environ["KERAS_BACKEND"] = backend
@@ -52,7 +52,7 @@ def main():
         step, _, info = tt._st_step(folder, token_ids, args.precision, dropout, args.threads)
     else:
         step, _, info = tt._keras_step(folder, token_ids, args.precision, dropout,
-                                       args.threads, jit_compile)
+                                       args.threads, jit_compile, remat, buckets)
     print(info)
     step()
     step()

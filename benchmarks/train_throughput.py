@@ -17,7 +17,10 @@ Arms, each in its own subprocess:
   (jit), `torch` (eager) and, on request, `torch_compile` (Keras'
   `jit_compile=True` on torch, i.e. `torch.compile`), and `tensorflow_remat`,
   `jax_remat`, `torch_remat` (the same with `keras_mpcl.models.rematerialize`:
-  transformer layers recomputed in the backward pass): `build_encoder(folder)`
+  transformer layers recomputed in the backward pass), `tensorflow_buckets`,
+  `torch_buckets` (`length_buckets = 4`: the batch encoded in 4 chunks of
+  similar length, each trimmed to its longest row) and
+  `tensorflow_buckets_remat` (both): `build_encoder(folder)`
   trained with `train_on_batch` on the token ids, loss
   `MultiPositiveContrastiveLoss(anchors="first", temperature=0.05)` (the same
   InfoNCE as the baseline: each English anchor against all German rows),
@@ -67,16 +70,20 @@ LEARNING_RATE = 2e-5
 TEMPERATURE = 0.05  # = 1 / MultipleNegativesRankingLoss' default scale of 20
 PROTOCOL = "@@"  # prefix of the worker's answers on stdout; anything else is library noise
 ARMS = {
-    # name: (KERAS_BACKEND, jit_compile, remat); "st" is the sentence-transformers baseline.
-    "st": ("torch", None, False),
-    "tensorflow_xla": ("tensorflow", True, False),
-    "tensorflow": ("tensorflow", False, False),
-    "jax": ("jax", True, False),
-    "torch": ("torch", False, False),
-    "torch_compile": ("torch", True, False),
-    "tensorflow_remat": ("tensorflow", False, True),
-    "jax_remat": ("jax", True, True),
-    "torch_remat": ("torch", False, True),
+    # name: (KERAS_BACKEND, jit_compile, remat, length_buckets); "st" is the
+    # sentence-transformers baseline.
+    "st": ("torch", None, False, 1),
+    "tensorflow_xla": ("tensorflow", True, False, 1),
+    "tensorflow": ("tensorflow", False, False, 1),
+    "jax": ("jax", True, False, 1),
+    "torch": ("torch", False, False, 1),
+    "torch_compile": ("torch", True, False, 1),
+    "tensorflow_remat": ("tensorflow", False, True, 1),
+    "jax_remat": ("jax", True, True, 1),
+    "torch_remat": ("torch", False, True, 1),
+    "tensorflow_buckets": ("tensorflow", False, False, 4),
+    "torch_buckets": ("torch", False, False, 4),
+    "tensorflow_buckets_remat": ("tensorflow", False, True, 4),
 }
 DEFAULT_ARMS = ["tensorflow_xla", "tensorflow", "jax", "torch"]
 
@@ -200,12 +207,14 @@ def _st_step(folder, token_ids, precision, dropout, threads):
     return step, imported, info
 
 
-def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile, remat):
+def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile, remat,
+                length_buckets):
     import keras
     import numpy as np
 
     backend = keras.backend.backend()
-    info = {"keras": keras.__version__, "jit_compile": jit_compile, "remat": remat}
+    info = {"keras": keras.__version__, "jit_compile": jit_compile, "remat": remat,
+            "length_buckets": length_buckets}
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -257,6 +266,7 @@ def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile, rem
     )
     if remat:
         rematerialize(encoder)
+    encoder.length_buckets = length_buckets
     x = {"token_ids": token_ids, "padding_mask": token_ids > 0,
          "segment_ids": np.zeros_like(token_ids)}
     # Row i and row i + 64 are a pair; anchors="first" makes the English rows

@@ -34,3 +34,12 @@ def torch_is_compiling():
     import torch
 
     return torch.compiler.is_compiling()
+
+
+def is_traced_by_jax_jit(x):
+    """Whether `x` is an abstract value inside a `jax.jit` trace (False on other backends)."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(x, jax.core.Tracer)

@@ -6,6 +6,7 @@ from keras_mpcl.models.builders import build_encoder
 from keras_mpcl.models.encode import encode
 from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
 from keras_mpcl.models.hf_bert_tokenizer import normalize_text
+from keras_mpcl.models.length_buckets import call_in_length_buckets
 from keras_mpcl.models.presets import PresetUnavailableError
 from keras_mpcl.models.presets import offline_minilm_path
 from keras_mpcl.models.remat import rematerialize
@@ -24,6 +25,7 @@ __all__ = [
     "PresetUnavailableError",
     "XLMRobertaSentenceEncoder",
     "build_encoder",
+    "call_in_length_buckets",
     "encode",
     "normalize_text",
     "offline_minilm_path",

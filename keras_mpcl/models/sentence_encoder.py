@@ -4,6 +4,9 @@ import keras
 import keras_hub
 from keras import ops
 
+from keras_mpcl.backend import is_traced_by_jax_jit
+from keras_mpcl.models.length_buckets import call_in_length_buckets
+from keras_mpcl.models.length_buckets import check_length_buckets
 from keras_mpcl.validation import check_int
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -41,9 +44,11 @@ class _SentenceEncoderHead:
         projection_dim=None,
         projection_activation=None,
         projection_use_bias=True,
+        length_buckets=1,
         **kwargs,
     ):
         _check_head_args(pooling_mode, projection_dim, projection_activation)
+        length_buckets = check_length_buckets(length_buckets)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -83,6 +88,31 @@ class _SentenceEncoderHead:
         self.projection_dim = projection_dim
         self.projection_activation = projection_activation
         self.projection_use_bias = projection_use_bias
+        self.length_buckets = length_buckets
+
+    def call(self, inputs, training=None, mask=None):
+        buckets = getattr(self, "length_buckets", 1)  # unset while Functional builds
+        if (
+            buckets == 1
+            or not isinstance(inputs, dict)
+            or any(keras.backend.is_keras_tensor(x) for x in inputs.values())
+        ):
+            return super().call(inputs, training=training, mask=mask)
+        if getattr(self, "jit_compile", False) is True and keras.backend.backend() != "torch":
+            raise ValueError(
+                "`length_buckets` > 1 trims each chunk of rows to its longest row, "
+                "a shape known only at run time, which XLA and `jax.jit` cannot "
+                "compile. Compile the model with `jit_compile=False` (TensorFlow: "
+                "the graph runs without XLA), or set `length_buckets = 1`."
+            )
+        if is_traced_by_jax_jit(inputs["padding_mask"]):
+            # Shape inference (`jax.eval_shape`) of an un-jitted JAX model.
+            return super().call(inputs, training=training, mask=mask)
+        return call_in_length_buckets(
+            lambda chunk: super(_SentenceEncoderHead, self).call(chunk, training=training),
+            inputs,
+            buckets,
+        )
 
     def get_config(self):
         config = keras_hub.models.TextEmbedder.get_config(self)
@@ -93,6 +123,7 @@ class _SentenceEncoderHead:
                 "projection_dim": self.projection_dim,
                 "projection_activation": self.projection_activation,
                 "projection_use_bias": self.projection_use_bias,
+                "length_buckets": self.length_buckets,
             }
         )
         return config
@@ -121,6 +152,12 @@ _ENCODER_DOC = """{summary}
         projection_activation: str or None. Activation of the projection
             (e.g. `"tanh"` as in LaBSE). Defaults to `None` (linear).
         projection_use_bias: bool. Bias in the projection. Defaults to `True`.
+        length_buckets: int. Encode a padded batch in this many chunks of
+            rows of similar length, each trimmed to its longest row: the same
+            embeddings with less work on padding (see
+            `keras_mpcl.models.call_in_length_buckets`). Needs run-time shapes:
+            compile with `jit_compile=False` on TensorFlow and JAX (PyTorch:
+            either). Defaults to `1` (off).
         **kwargs: `keras_hub.models.Task` arguments (`name`, `compile`, ...).
 """
 

@@ -1,0 +1,62 @@
+"""Runs an encoder on a padded batch in chunks of similar length, to skip most padding."""
+
+from keras import ops
+
+from keras_mpcl.backend import is_traced_by_jax_jit
+
+
+def call_in_length_buckets(encode_chunk, inputs, buckets):
+    """Encodes `inputs` in `buckets` chunks of rows sorted by length.
+
+    A batch padded to its longest sentence spends most of the transformer's
+    work on padding when lengths vary. Sorting the rows by length, cutting
+    them into `buckets` chunks and trimming each chunk to its own longest row
+    computes the same embeddings (each row attends only to its own tokens)
+    with fewer token positions: for 128 NTREX sentences of up to 64
+    all-MiniLM-L6-v2 tokens, 4 buckets encode 5,344 positions instead of
+    8,192. The output rows are in the order of the input rows.
+
+    Needs shapes known only at run time: TensorFlow without XLA, PyTorch
+    and un-jitted JAX; XLA and `jax.jit` cannot compile it.
+
+    Args:
+        encode_chunk: callable. Maps a dict of `(rows, width)` inputs to
+            `(rows, dim)` embeddings.
+        inputs: dict of `(batch, length)` tensors with a `"padding_mask"`.
+        buckets: int. Number of chunks; 1 encodes the batch as it is.
+
+    Returns:
+        The `(batch, dim)` embeddings.
+    """
+    mask = inputs["padding_mask"]
+    lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+    if is_traced_by_jax_jit(lengths):
+        raise ValueError(
+            "`length_buckets` > 1 trims each chunk to its longest row, a shape "
+            "known only at run time, which `jax.jit` cannot trace. Use "
+            "`length_buckets=1` with JAX, or compile with `jit_compile=False`, "
+            "or use the TensorFlow or PyTorch backend."
+        )
+    order = ops.argsort(lengths)
+    rows = ops.shape(lengths)[0]
+    embeddings = []
+    for bucket in range(buckets):
+        chunk_rows = order[(rows * bucket) // buckets : (rows * (bucket + 1)) // buckets]
+        width = ops.max(ops.take(lengths, chunk_rows))
+        chunk = {
+            name: ops.take(value, chunk_rows, axis=0)[:, :width]
+            for name, value in inputs.items()
+        }
+        embeddings.append(encode_chunk(chunk))
+    embeddings = ops.concatenate(embeddings, axis=0)
+    return ops.take(embeddings, ops.argsort(order), axis=0)
+
+
+def check_length_buckets(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`length_buckets` should be a positive int (1 = off). Received: "
+            f"`length_buckets` = {value!r}"
+        )
+    return value
+
