@@ -256,6 +256,7 @@ class TrainSection:
     verbose: int = _field(1, _choice((0, 1, 2)), "Keras progress: 0 silent, 1 bar, 2 one line per epoch")
     tensorboard: bool = _field(True, _bool, "write TensorBoard logs")
     remat: bool = _field(False, _bool, "recompute transformer layers in the backward pass: less memory, more compute")
+    length_buckets: int = _field(1, _int(1), "encode each batch in N chunks of similar length (less padding work; jit_compile=false on TF/JAX)")
 
 
 @dataclasses.dataclass

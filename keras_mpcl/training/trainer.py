@@ -416,6 +416,16 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                 loss=make_loss(config),
                 jit_compile=config.train.jit_compile,
             )
+        if config.train.length_buckets > 1:
+            if keras.backend.backend() != "torch" and encoder.jit_compile:
+                raise ConfigError(
+                    f"`train.length_buckets` = {config.train.length_buckets} trims each "
+                    "chunk to its longest row, a shape known only at run time, which XLA "
+                    "and jax.jit cannot compile. Fix it with `--set train.jit_compile=false` "
+                    "(slow on JAX: prefer TensorFlow or PyTorch) or "
+                    "`--set train.length_buckets=1`."
+                )
+            encoder.length_buckets = config.train.length_buckets
         if config.train.remat:
             if keras.backend.backend() == "torch" and encoder.jit_compile:
                 raise ConfigError(
