@@ -10,13 +10,9 @@ from keras_mpcl.models import build_encoder
 from keras_mpcl.models import encode
 from keras_mpcl.models import rematerialize
 
-TEXTS = [
-    "the cat sleeps", "le chat dort", "die katze schläft",
-    "the dog runs", "le chien court", "der hund läuft",
-    "a red apple", "une pomme rouge", "ein roter apfel",
-    "we read books", "nous lisons des livres", "wir lesen bücher",
-]
-IDS = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+from .test_builders import IDS
+from .test_builders import TEXTS
+
 # High dropout, so that a dropout mask that differs between the forward pass
 # and the recomputation changes the gradients visibly.
 TINY = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "intermediate_dim": 32,
