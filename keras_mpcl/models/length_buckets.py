@@ -42,7 +42,9 @@ def call_in_length_buckets(encode_chunk, inputs, buckets):
     embeddings = []
     for bucket in range(buckets):
         chunk_rows = order[(rows * bucket) // buckets : (rows * (bucket + 1)) // buckets]
-        width = ops.max(ops.take(lengths, chunk_rows))
+        # A batch with fewer rows than buckets leaves some chunks empty: give
+        # them width 1 rather than the max of nothing.
+        width = ops.maximum(ops.max(ops.take(lengths, chunk_rows), initial=0), 1)
         chunk = {
             name: ops.take(value, chunk_rows, axis=0)[:, :width]
             for name, value in inputs.items()

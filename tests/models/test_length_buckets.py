@@ -36,6 +36,13 @@ def test_embeddings_equal_the_padded_batch(architecture):
         np.testing.assert_allclose(encode(encoder, TEXTS), plain, atol=2e-6)
 
 
+def test_fewer_rows_than_buckets():
+    encoder = _build()
+    plain = encode(encoder, TEXTS[:3])
+    encoder.length_buckets = 5
+    np.testing.assert_allclose(encode(encoder, TEXTS[:3]), plain, atol=2e-6)
+
+
 def test_chunks_are_trimmed_to_their_longest_row():
     widths = []
 
