@@ -52,13 +52,3 @@ def call_in_length_buckets(encode_chunk, inputs, buckets):
         embeddings.append(encode_chunk(chunk))
     embeddings = ops.concatenate(embeddings, axis=0)
     return ops.take(embeddings, ops.argsort(order), axis=0)
-
-
-def check_length_buckets(value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`length_buckets` should be a positive int (1 = off). Received: "
-            f"`length_buckets` = {value!r}"
-        )
-    return value
-

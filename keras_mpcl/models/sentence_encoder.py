@@ -6,7 +6,6 @@ from keras import ops
 
 from keras_mpcl.backend import is_traced_by_jax_jit
 from keras_mpcl.models.length_buckets import call_in_length_buckets
-from keras_mpcl.models.length_buckets import check_length_buckets
 from keras_mpcl.validation import check_int
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -48,7 +47,7 @@ class _SentenceEncoderHead:
         **kwargs,
     ):
         _check_head_args(pooling_mode, projection_dim, projection_activation)
-        length_buckets = check_length_buckets(length_buckets)
+        check_int("length_buckets", length_buckets, what="a positive int (1 = off)")
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
