@@ -50,9 +50,10 @@ def _add_embed_arguments(parser):
                         help="a sentence to embed; repeatable")
     parser.add_argument("--output", required=True, metavar="FILE.npy",
                         help="where to write the (lines, dim) float32 array")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="sentences per forward pass (default: 32)")
     parser.add_argument("--max-length", type=int, default=None,
-                        help="maximum tokens per line (default: the model's)")
+                        help="maximum tokens per line (default: the checkpoint's)")
 
 
 def build_parser():
@@ -105,31 +106,67 @@ def run_train(args):
 
 
 def run_embed(args):
+    """Streams the input through the encoder into a `.npy` file, one row per line.
+
+    The input is read, tokenized and encoded in chunks and the rows are
+    written into a memory-mapped `.npy` as they come, so memory stays flat
+    for any number of lines; the file appears under its name only once
+    complete.
+    """
+    import os
+
     import numpy as np
 
+    from keras_mpcl.data.readers import count_lines
+    from keras_mpcl.data.readers import iter_line_chunks
     from keras_mpcl.models import build_encoder
-    from keras_mpcl.models import encode
+    from keras_mpcl.models.encode import TOKENIZE_CHUNK
+    from keras_mpcl.models.encode import iter_encoded_chunks
+    from keras_mpcl.validation import check_int
 
-    if args.input is not None:
-        path = pathlib.Path(args.input)
-        if not path.is_file():
-            raise FileNotFoundError(f"`--input` file not found: {path}")
-        # One embedding per line: blank lines are kept so that row i is line i.
-        texts = path.read_text(encoding="utf-8").splitlines()
-    else:
-        texts = list(args.text)
-    if not texts:
-        raise ValueError(f"Nothing to embed: {args.input} has no lines.")
     output = pathlib.Path(args.output)
     if output.suffix != ".npy":
         raise ValueError(f"`--output` should end in `.npy`. Received: {output}")
-    blank = sum(not t.strip() for t in texts)
+    check_int("--batch-size", args.batch_size)
+    if args.input is not None:
+        total = count_lines(args.input)
+        source = f"{args.input} has no lines"
+        chunks = iter_line_chunks(args.input, TOKENIZE_CHUNK)
+    else:
+        total = len(args.text)
+        source = "no `--text` given"
+        chunks = iter([list(args.text)])
+    if total == 0:
+        raise ValueError(f"Nothing to embed: {source}.")
     encoder = build_encoder(args.model, max_length=args.max_length)
-    embeddings = encode(encoder, texts, batch_size=args.batch_size, verbose=1)
     output.parent.mkdir(parents=True, exist_ok=True)
-    np.save(output, embeddings)
+    partial = output.with_name(output.name + ".partial")
+    array, row, blank = None, 0, 0
+
+    def counted(chunks):
+        nonlocal blank
+        for chunk in chunks:
+            blank += sum(not text.strip() for text in chunk)
+            yield chunk
+
+    try:
+        for embeddings in iter_encoded_chunks(
+            encoder, counted(chunks), batch_size=args.batch_size, verbose=1, total=total
+        ):
+            if array is None:
+                array = np.lib.format.open_memmap(
+                    partial, mode="w+", dtype="float32", shape=(total, embeddings.shape[1])
+                )
+            array[row : row + len(embeddings)] = embeddings
+            row += len(embeddings)
+        array.flush()
+        del array
+        os.replace(partial, output)
+    finally:
+        if partial.exists():
+            partial.unlink()
     note = f" ({blank} blank line(s) embedded as empty text)" if blank else ""
-    print(f"Wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}{note}")
+    print(f"Wrote {row} x {embeddings.shape[1]} embeddings to {output}{note}")
     return 0
 
 
@@ -138,6 +175,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from keras_mpcl.data import CorpusFormatError
     from keras_mpcl.training import ConfigError
 
     try:
@@ -149,7 +187,7 @@ def main(argv=None):
 
         run_evaluate(args)
         return 0
-    except (ConfigError, FileNotFoundError) as error:
+    except (ConfigError, CorpusFormatError, FileNotFoundError) as error:
         print(f"keras-mpcl {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -57,6 +57,56 @@ def read_lines(path):
     return [line.removesuffix("\r") for line in lines]
 
 
+def count_lines(path):
+    """Number of lines `read_lines` / `iter_line_chunks` give for `path`, read in blocks."""
+    path = _check_file(path)
+    count, last = 0, b"\n"
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def iter_line_chunks(path, lines_per_chunk=8192):
+    """Lines of a UTF-8 text file in lists of `lines_per_chunk`, as `read_lines` splits them.
+
+    Reads one chunk at a time, so memory stays flat whatever the file's size.
+    Lines are split on `\n` only (a U+2028, U+0085, `\v` or `\f` stays inside
+    its line), a trailing `\r` and a leading byte-order mark are removed, and
+    undecodable bytes raise `CorpusFormatError` naming the line.
+
+    Args:
+        path: str or path. The file.
+        lines_per_chunk: int. Lines per list. Defaults to `8192`.
+
+    Yields:
+        lists of str.
+    """
+    path = _check_file(path)
+    chunk = []
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise CorpusFormatError(
+                    f"undecodable bytes {raw[error.start : error.end]!r}: text files "
+                    "should be UTF-8; re-encode the file, e.g. "
+                    "`iconv -f <its encoding> -t UTF-8`",
+                    path,
+                    number,
+                ) from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            chunk.append(line.removesuffix("\n").removesuffix("\r"))
+            if len(chunk) == lines_per_chunk:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
 def resolve_languages(available, requested, where):
     """Maps the requested languages to available codes, in the requested order.
 

@@ -10,13 +10,13 @@ from keras_mpcl.evaluation.report import evaluate_tasks
 
 
 def load_encoder(model):
-    """Loads a keras-hub `TextEmbedder` from a preset name or a local folder.
+    """Loads an encoder the way every keras-mpcl command does: `build_encoder`.
 
-    A folder may be one written by `save_to_preset` or a Hugging Face
-    format folder that keras-hub converts. Preset names need network access
-    to Kaggle / Hugging Face.
+    A folder may be one written by `save_to_preset` or a Hugging Face /
+    sentence-transformers folder (tokenized exactly as Hugging Face does).
+    Preset names need network access to Kaggle / Hugging Face.
     """
-    import keras_hub
+    from keras_mpcl.models import build_encoder
 
     path = pathlib.Path(model)
     if path.exists() and not path.is_dir():
@@ -24,9 +24,22 @@ def load_encoder(model):
             f"`--model` should be a preset name or a preset directory. Received "
             f"the file {model!r}"
         )
-    return keras_hub.models.TextEmbedder.from_preset(
-        str(path) if path.is_dir() else model
-    )
+    return build_encoder(str(path) if path.is_dir() else model)
+
+
+def parse_languages(values):
+    """`--languages` values, each either one code or a comma-separated list.
+
+    Examples:
+
+    >>> parse_languages(["deu,fra", "ita", " rus , "])
+    ['deu', 'fra', 'ita', 'rus']
+    >>> parse_languages(None) is None
+    True
+    """
+    if values is None:
+        return None
+    return [code.strip() for value in values for code in value.split(",") if code.strip()]
 
 
 def add_evaluate_arguments(parser):
@@ -48,7 +61,8 @@ def add_evaluate_arguments(parser):
         "--languages",
         nargs="+",
         default=None,
-        help="language codes to keep (dataset codes: deu, deu_Latn, de; default all)",
+        help="language codes to keep, space- or comma-separated, e.g. `deu fra` "
+        "or `deu,fra` (dataset codes: deu, deu_Latn, de; default all)",
     )
     parser.add_argument("--output", required=True, help="path of the JSON report")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -81,7 +95,7 @@ def run_evaluate(args, encoder=None):
     report = evaluate_tasks(
         encoder,
         args.task,
-        languages=args.languages,
+        languages=parse_languages(args.languages),
         output=args.output,
         plots=not args.no_plots,
         batch_size=args.batch_size,

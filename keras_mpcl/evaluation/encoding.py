@@ -5,8 +5,10 @@ from typing import Any
 from typing import Callable
 from typing import Sequence
 
+import keras
 import numpy as np
 
+from keras_mpcl.models.encode import encode as encode_texts
 from keras_mpcl.validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -14,27 +16,26 @@ logger = logging.getLogger(__name__)
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
 
 
-def _is_keras_encoder(obj):
-    # keras-hub `TextEmbedder`s (and any Keras model with a preprocessor that
-    # accepts raw strings) expose `predict`; `encode_text` wraps it.
-    return hasattr(obj, "predict") and (
-        hasattr(obj, "encode_text") or hasattr(obj, "preprocessor")
-    )
+def _is_text_embedder(obj):
+    # A Keras model (keras-hub `TextEmbedder`) whose preprocessor takes strings.
+    return isinstance(obj, keras.Model) and getattr(obj, "preprocessor", None) is not None
 
 
 def as_encode_fn(encoder, batch_size=32, verbose=False):
     """Wrap an encoder or an `encode` callable as `encode(list[str]) -> array`.
 
-    Every evaluation task calls the returned function. It encodes in batches
-    of `batch_size` (a keras-hub model gets `64 * batch_size` texts per
-    `predict` call, batched inside by `predict`), checks that one float32 row
+    Every evaluation task calls the returned function. A keras-hub model is
+    encoded by `keras_mpcl.models.encode` (tokenized once, sorted by length,
+    batches of `batch_size` trimmed to a few fixed widths); another object
+    with a Keras-style `predict` gets `64 * batch_size` texts per `predict`
+    call, and a callable `batch_size` texts per call. It checks that one float32 row
     comes back per text and returns a NumPy array of shape
     `(len(texts), dim)`. An empty list gives an array of shape `(0, 0)`.
 
     Args:
-        encoder: a keras-hub `TextEmbedder` (anything with `predict`, such as
-            `keras_hub.models.BertTextEmbedder`, which is called with
-            `predict(texts, batch_size=batch_size, verbose=0)`), or any callable
+        encoder: a keras-hub `TextEmbedder` with a preprocessor (such as
+            the encoders of `keras_mpcl.models.build_encoder`), an object with
+            `predict(texts, batch_size=..., verbose=0)`, or any callable
             `encode(list[str]) -> array-like` of shape `(n, dim)`. A function
             already returned by `as_encode_fn` is returned unchanged.
         batch_size: int. How many texts are encoded per call. Defaults to
@@ -57,13 +58,23 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
     check_int("batch_size", batch_size)
     if getattr(encoder, "_keras_mpcl_encode_fn", False):
         return encoder
-    if _is_keras_encoder(encoder):
+    if _is_text_embedder(encoder):
+        model = encoder
+
+        def call(batch):
+            return encode_texts(
+                model, batch, batch_size=batch_size, normalize=False, verbose=int(verbose)
+            )
+
+        # `encode_texts` sorts by length and batches itself: give it everything.
+        chunk = None
+        name = type(encoder).__name__
+    elif hasattr(encoder, "predict"):  # any other object with a Keras-style `predict`
         model = encoder
 
         def call(batch):
             return model.predict(list(batch), batch_size=batch_size, verbose=0)
 
-        # Each `predict` call builds an input pipeline; give it many batches.
         chunk = batch_size * 64
         name = type(encoder).__name__
     elif callable(encoder):
@@ -88,8 +99,9 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
         if not texts:
             return np.zeros((0, 0), dtype="float32")
         parts = []
-        for b, start in enumerate(range(0, len(texts), chunk)):
-            batch = texts[start : start + chunk]
+        chunk_size = chunk or len(texts)
+        for b, start in enumerate(range(0, len(texts), chunk_size)):
+            batch = texts[start : start + chunk_size]
             out = _to_numpy(call(batch))
             if out.ndim != 2 or out.shape[0] != len(batch):
                 raise ValueError(
@@ -98,9 +110,11 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
                     f"{out.shape} for {len(batch)} texts"
                 )
             parts.append(out)
-            if verbose and (b + 1) % max(1, 3200 // chunk) == 0:
+            if verbose and (b + 1) % max(1, 3200 // chunk_size) == 0:
                 logger.info(
-                    "encoded %d / %d texts", min(start + chunk, len(texts)), len(texts)
+                    "encoded %d / %d texts",
+                    min(start + chunk_size, len(texts)),
+                    len(texts),
                 )
         dims = {p.shape[1] for p in parts}
         if len(dims) != 1:

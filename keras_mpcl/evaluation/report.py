@@ -262,6 +262,10 @@ def evaluate_tasks(
 def write_report(report, output, plots=True):
     """Writes the report as JSON, CSV and (optionally) PNG plots.
 
+    The JSON and CSV files are written first; if plotting fails (e.g.
+    matplotlib is not installed) a one-line warning says so and the scores
+    stay written.
+
     Returns:
         list of the written paths.
     """
@@ -281,7 +285,13 @@ def write_report(report, output, plots=True):
             writer.writerow([task, "mean", entry["metric"], entry["mean"]])
     written.append(csv_path)
     if plots:
-        written.extend(plot_report(report, output.parent, output.stem))
+        try:
+            written.extend(plot_report(report, output.parent, output.stem))
+        except Exception as error:  # a plot never costs the scores written above
+            logger.warning(
+                "No plots written (%s: %s); the report is in %s and %s.",
+                type(error).__name__, error, output, csv_path,
+            )
     return written
 
 

@@ -15,6 +15,8 @@ from keras_mpcl.models.vocabulary import train_sentencepiece_tokenizer
 from keras_mpcl.models.vocabulary import train_wordpiece_tokenizer
 
 ARCHITECTURES = ("bert", "xlm_roberta")
+# Maximum length of a new, randomly initialised encoder when none is given.
+NEW_ENCODER_MAX_LENGTH = 64
 
 
 @dataclasses.dataclass
@@ -100,7 +102,7 @@ def build_encoder(
     *,
     texts=None,
     pooling=None,
-    max_length=64,
+    max_length=None,
     projection_dim=None,
     projection_activation=None,
     normalize=True,
@@ -139,7 +141,12 @@ def build_encoder(
             `"mean"`. Defaults to `None`.
         max_length: int or None. Maximum tokens per text, special tokens
             included; longer texts are truncated. `None` keeps the
-            checkpoint's (`max_seq_length`, else 512). Defaults to `64`.
+            checkpoint's, as sentence-transformers does (`max_seq_length`,
+            else the tokenizer's `model_max_length`, else at most 512; a
+            keras-mpcl preset: its saved length), or 64 for a new encoder.
+            Encoding costs only the tokens each text has (see
+            `keras_mpcl.models.encode`), so a long limit is cheap for short
+            texts; training configs set their own. Defaults to `None`.
         projection_dim: int or None. Add `Dense(projection_dim)` after
             pooling. Defaults to `None`.
         projection_activation: str or None. Activation of that Dense.
@@ -173,6 +180,8 @@ def build_encoder(
     if isinstance(source, dict):
         source = EncoderConfig.from_dict(source)
     if isinstance(source, EncoderConfig):
+        if max_length is None:
+            max_length = NEW_ENCODER_MAX_LENGTH
         _check_max_length(max_length, allow_none=False)
         if texts is None:
             raise ValueError(

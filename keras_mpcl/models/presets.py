@@ -203,6 +203,12 @@ def sentence_transformers_settings(preset):
     if preset_utils.check_file_exists(preset, "sentence_bert_config.json"):
         config = preset_utils.load_json(preset, "sentence_bert_config.json")
         settings["max_seq_length"] = config.get("max_seq_length")
+        if config.get("do_lower_case"):
+            raise ValueError(
+                f"{preset!r} asks sentence-transformers to lowercase texts before "
+                "tokenizing (`do_lower_case` in sentence_bert_config.json); keras-mpcl "
+                "does not reproduce that step. Lowercase your texts yourself."
+            )
     if settings["max_seq_length"] is None and preset_utils.check_file_exists(
         preset, "tokenizer_config.json"
     ):
@@ -211,12 +217,6 @@ def sentence_transformers_settings(preset):
         length = preset_utils.load_json(preset, "tokenizer_config.json").get("model_max_length")
         if isinstance(length, int) and length < 100_000:
             settings["max_seq_length"] = length
-        if config.get("do_lower_case"):
-            raise ValueError(
-                f"{preset!r} asks sentence-transformers to lowercase texts before "
-                "tokenizing (`do_lower_case` in sentence_bert_config.json); keras-mpcl "
-                "does not reproduce that step. Lowercase your texts yourself."
-            )
     if not preset_utils.check_file_exists(preset, "modules.json"):
         return settings
     modules = preset_utils.load_json(preset, "modules.json")
