@@ -1,5 +1,7 @@
 """The few backend-specific helpers outside `keras_mpcl.distribution`."""
 
+import contextlib
+import logging
 import random
 
 import keras
@@ -43,3 +45,25 @@ def is_traced_by_jax_jit(x):
     import jax
 
     return isinstance(x, jax.core.Tracer)
+
+
+@contextlib.contextmanager
+def quiet_retracing():
+    """Silences TensorFlow's "triggered tf.function retracing" warning inside the block.
+
+    Encoding batches of a few fixed widths retraces the predict function once
+    per shape, on purpose; TensorFlow would warn about each. Other backends:
+    no-op.
+    """
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)

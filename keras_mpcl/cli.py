@@ -68,6 +68,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"keras-mpcl {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_arguments(commands.add_parser(
         "train", help="train an encoder from a config; save it as a keras-hub preset"))
@@ -187,8 +189,12 @@ def main(argv=None):
 
         run_evaluate(args)
         return 0
-    except (ConfigError, CorpusFormatError, FileNotFoundError) as error:
-        print(f"keras-mpcl {args.command}: error: {error}", file=sys.stderr)
+    except (ConfigError, CorpusFormatError, FileNotFoundError, ValueError, TypeError) as error:
+        # Bad input: one line naming the problem (library errors say the fix).
+        if args.debug:
+            raise
+        print(f"keras-mpcl {args.command}: error: {error} (--debug shows the traceback)",
+              file=sys.stderr)
         return 2
 
 

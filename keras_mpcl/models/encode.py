@@ -6,6 +6,7 @@ import weakref
 import keras
 import numpy as np
 
+from keras_mpcl.backend import quiet_retracing
 from keras_mpcl.validation import check_int
 
 # Batches are trimmed to the first of these widths that holds their longest
@@ -95,7 +96,8 @@ def _encode_chunk(encoder, texts, batch_size, on_batch):
         # Repeat the last row (never an all-padding row) up to a bounded row count.
         take = np.concatenate([rows, np.repeat(rows[-1:], padded_rows - len(rows))])
         batch = {name: value[take, :width] for name, value in tokens.items()}
-        out = _to_numpy(model.predict_on_batch(batch))[: len(rows)]
+        with quiet_retracing():
+            out = _to_numpy(model.predict_on_batch(batch))[: len(rows)]
         parts.append(out.astype("float32", copy=False))
         on_batch(len(rows))
     embeddings = np.empty((len(texts), parts[0].shape[1]), dtype="float32")
