@@ -11,7 +11,7 @@ from keras_mpcl.validation import check_choice as _check_choice
 Tensor = Any
 
 VARIANTS = ("supcon", "independent", "pooled")
-ANCHORS = ("all", "first")
+ANCHORS = ("all", "first", "bidirectional")
 REDUCTIONS = (None, "none", "sum", "sum_over_batch_size", "mean", "mean_with_sample_weight")
 PADDING_ID = -1
 # Masked logits are set to this instead of -inf so that a row with nothing left
@@ -31,7 +31,13 @@ _ARGS_DOC = """\
             an anchor and its candidates are the non-first members of all
             groups; with groups of two this is the conventional single-positive
             in-batch-negatives InfoNCE (sentence-transformers'
-            `MultipleNegativesRankingLoss`). Defaults to `"all"`.
+            `MultipleNegativesRankingLoss`). `"bidirectional"`: the first
+            members are anchors as with `"first"`, and every other member is
+            an anchor too, whose candidates are the first members of all
+            groups; with groups of two this is the symmetric InfoNCE that
+            LaBSE trains with (sentence-transformers'
+            `MultipleNegativesSymmetricRankingLoss`: the mean of both
+            directions). Defaults to `"all"`.
         margin: float. Additive margin subtracted from the similarity of every
             positive pair before dividing by the temperature (LaBSE's additive
             margin softmax), so it is in similarity units. Defaults to `0.0`.
@@ -148,19 +154,24 @@ def _pair_masks(group_ids, anchors):
     same_group = ops.equal(group_ids[:, None], group_ids[None, :])
     not_self = ops.logical_not(ops.cast(ops.eye(n), "bool"))
     if anchors == "all":
-        is_anchor = is_real
-        is_candidate = is_real
-    else:
-        # A member is "first" when no earlier row of the batch has its id.
-        earlier = ops.cast(ops.tril(ops.ones((n, n)), k=-1), "bool")
-        has_earlier_member = ops.any(
-            ops.logical_and(same_group, earlier), axis=1
+        candidates = ops.logical_and(
+            ops.logical_and(is_real[:, None], is_real[None, :]), not_self
         )
-        is_anchor = ops.logical_and(is_real, ops.logical_not(has_earlier_member))
-        is_candidate = ops.logical_and(is_real, ops.logical_not(is_anchor))
-    candidates = ops.logical_and(
-        ops.logical_and(is_anchor[:, None], is_candidate[None, :]), not_self
-    )
+        positives = ops.logical_and(candidates, same_group)
+        return positives, candidates, is_real
+    # A member is "first" when no earlier row of the batch has its id.
+    earlier = ops.cast(ops.tril(ops.ones((n, n)), k=-1), "bool")
+    has_earlier_member = ops.any(ops.logical_and(same_group, earlier), axis=1)
+    is_first = ops.logical_and(is_real, ops.logical_not(has_earlier_member))
+    is_other = ops.logical_and(is_real, has_earlier_member)
+    # First members against the other members (and, bidirectionally, back).
+    candidates = ops.logical_and(is_first[:, None], is_other[None, :])
+    is_anchor = is_first
+    if anchors == "bidirectional":
+        candidates = ops.logical_or(
+            candidates, ops.logical_and(is_other[:, None], is_first[None, :])
+        )
+        is_anchor = is_real
     positives = ops.logical_and(candidates, same_group)
     return positives, candidates, is_anchor
 

@@ -42,7 +42,8 @@ def reference_losses(
             continue
         candidates = [
             j for j in range(n)
-            if j != i and ids[j] != -1 and (anchors == "all" or not is_first[j])
+            if j != i and ids[j] != -1 and (
+                anchors == "all" or is_first[i] != is_first[j])
         ]
         positives = [j for j in candidates if ids[j] == ids[i]]
         negatives = [j for j in candidates if ids[j] != ids[i]]
@@ -118,7 +119,8 @@ class TestHardCodedFixtures:
 @pytest.mark.parametrize(
     "variant,anchors,margin,normalize",
     list(itertools.product(
-        ("supcon", "independent", "pooled"), ("all", "first"), (0.0, 0.2), (True, False)
+        ("supcon", "independent", "pooled"), ("all", "first", "bidirectional"), (0.0, 0.2),
+        (True, False)
     )),
 )
 def test_matches_numpy_reference(variant, anchors, margin, normalize):
@@ -178,6 +180,27 @@ def test_first_anchor_pairs_is_in_batch_infonce():
     np.testing.assert_allclose(_numpy(loss), _numpy(expected), rtol=1e-5)
 
 
+def test_bidirectional_pairs_are_symmetric_infonce():
+    """Groups of two: the mean of InfoNCE query->documents and documents->query."""
+    rng = np.random.default_rng(8)
+    b, temperature = 5, 0.05
+    queries = rng.normal(size=(b, 8)).astype("float32")
+    documents = rng.normal(size=(b, 8)).astype("float32")
+    embeddings = np.stack([queries, documents], axis=1).reshape(2 * b, 8)
+    ids = np.repeat(np.arange(b), 2).astype("int32")
+    loss = MultiPositiveContrastiveLoss(temperature=temperature, anchors="bidirectional")(
+        ids, embeddings
+    )
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    d = documents / np.linalg.norm(documents, axis=1, keepdims=True)
+    logits = (q @ d.T) / temperature
+    cross_entropy = keras.losses.CategoricalCrossentropy(from_logits=True)
+    labels = np.eye(b, dtype="float32")
+    expected = (_numpy(cross_entropy(labels, logits.astype("float32")))
+                + _numpy(cross_entropy(labels, logits.T.astype("float32")))) / 2
+    np.testing.assert_allclose(_numpy(loss), expected, rtol=1e-5)
+
+
 def test_permutation_invariance():
     ids, embeddings = _random_batch(4, [2, 3, 4, 3], padding=2)
     loss_fn = MultiPositiveContrastiveLoss(temperature=0.1)
@@ -228,7 +251,7 @@ def _gradient_by_sgd_step(loss_fn, ids, embeddings):
 
 
 @pytest.mark.parametrize("variant", ["supcon", "independent", "pooled"])
-@pytest.mark.parametrize("anchors", ["all", "first"])
+@pytest.mark.parametrize("anchors", ["all", "first", "bidirectional"])
 def test_gradients_match_finite_differences(variant, anchors):
     ids, embeddings = _random_batch(7, [2, 3, 3], dim=4, padding=1)
     temperature, margin = 0.5, 0.1

@@ -9,7 +9,9 @@ import pathlib
 import tomllib
 import typing
 
-OBJECTIVES = ("mpcl", "cl")
+OBJECTIVES = ("mpcl", "cl", "cl_symmetric")
+# `loss.objective` -> the `anchors` of its single-positive pairs.
+SINGLE_POSITIVE_ANCHORS = {"cl": "first", "cl_symmetric": "bidirectional"}
 DATA_SOURCES = ("sample", "jsonl", "aligned_dir", "ntrex")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 SAMPLINGS = ("random", "fixed")
@@ -194,7 +196,9 @@ class DataSection:
     groups_per_batch: int = _field(0, _int(0), "groups per batch (0: from batch_size)")
     batch_size: int = _field(32, _int(0), "sentences per batch (0: from groups_per_batch)")
     sampling: str = _field("random", _choice(SAMPLINGS), "member sampling of group_dataset")
-    anchor_language: str = _field("en", _str, "anchor (first) language of the `cl` baseline")
+    anchor_language: str = _field(
+        "en", _str, "in every group and first, for every objective (\"\" = none: random "
+        "languages; `cl` needs one)")
 
 
 @dataclasses.dataclass
@@ -214,10 +218,12 @@ class LossSection:
     """`[loss]`: MPCL or the single-positive baseline."""
 
     objective: str = _field("mpcl", _choice(OBJECTIVES),
-                            "mpcl, or cl: groups of 2, anchor language first, anchors='first'")
+                            "mpcl; cl: pairs, anchor language first, anchors='first'; "
+                            "cl_symmetric: the same pairs both ways, anchors='bidirectional'")
     temperature: float = _field(0.05, _float(0.0, open_min=True), "softmax temperature")
     variant: str = _field("supcon", _choice(("supcon", "independent", "pooled")), "MPCL variant")
-    anchors: str = _field("all", _choice(("all", "first")), "which rows are anchors")
+    anchors: str = _field("all", _choice(("all", "first", "bidirectional")),
+                          "which rows are anchors (MultiPositiveContrastiveLoss)")
     margin: float = _field(0.0, _float(0.0), "additive margin on positives")
     gather_across_replicas: typing.Any = _field(
         "auto", _jit, "share negatives across replicas: auto, true or false")
@@ -287,9 +293,12 @@ class TrainingConfig:
     `[encoder]`, `[loss]`, `[optimizer]`, `[train]`, `[eval]` and an
     optional top-level `output_dir`; every key has a default (see
     `describe()`), so a file only lists what differs. Values are checked on
-    creation and every error names the key and the fix. `objective = "cl"`
-    in `[loss]` turns MPCL into the single-positive baseline: groups of 2,
-    the `data.anchor_language` first, `anchors = "first"`.
+    creation and every error names the key and the fix. Every group holds
+    `data.anchor_language`, first (`""`: groups of random languages).
+    `objective = "cl"` in `[loss]` turns MPCL into the single-positive
+    baseline: groups of 2, the anchor language first, `anchors = "first"`;
+    `"cl_symmetric"` is the same pairs in both directions (`anchors =
+    "bidirectional"`, as LaBSE trains).
 
     Args:
         data: `DataSection`. Defaults to the packaged sample corpus.
@@ -385,17 +394,25 @@ class TrainingConfig:
                 f"`data.source` = {data.source!r} reads files: set `data.path`. "
                 f"Fix it with `--set data.path=...` (or use `data.source = \"sample\"`)."
             )
-        if self.loss.objective == "cl" and isinstance(data.languages, list) and data.languages:
+        single_positive = self.loss.objective in SINGLE_POSITIVE_ANCHORS
+        if single_positive and not data.anchor_language:
+            raise ConfigError(
+                f"`loss.objective` = {self.loss.objective!r} pairs every sentence with the "
+                "anchor language: `data.anchor_language` should name it. Received: "
+                f"`data.anchor_language` = \"\".{_fix('data.anchor_language')}"
+            )
+        if data.anchor_language and isinstance(data.languages, list) and data.languages:
             if data.anchor_language not in data.languages:
                 raise ConfigError(
                     f"`data.anchor_language` = {data.anchor_language!r} is not among "
-                    f"`data.languages` = {data.languages}; the `cl` baseline anchors every "
-                    f"pair on it.{_fix('data.anchor_language')}"
+                    f"`data.languages` = {data.languages}; every group holds it (set it "
+                    f"to \"\" for groups of random languages).{_fix('data.anchor_language')}"
                 )
-        if data.anchor_language in data.held_out_languages and self.loss.objective == "cl":
+        if data.anchor_language and data.anchor_language in data.held_out_languages:
             raise ConfigError(
                 f"`data.anchor_language` = {data.anchor_language!r} is held out "
-                f"(`data.held_out_languages` = {data.held_out_languages}).{_fix('data.anchor_language')}"
+                f"(`data.held_out_languages` = {data.held_out_languages}), but every "
+                f"training group holds it.{_fix('data.anchor_language')}"
             )
         if self.encoder.source == "random" and not self.encoder.random:
             pass  # EncoderConfig defaults apply.
@@ -420,15 +437,16 @@ class TrainingConfig:
             (a list of "key: old -> new" notes, for the log).
         """
         data, loss = self.data, self.loss
-        group_size, anchors, anchor, changed = data.group_size, loss.anchors, None, []
-        if loss.objective == "cl":
-            anchor = data.anchor_language
+        group_size, anchors, changed = data.group_size, loss.anchors, []
+        anchor = data.anchor_language or None
+        if loss.objective in SINGLE_POSITIVE_ANCHORS:
             if group_size != 2:
                 changed.append(f"data.group_size: {group_size} -> 2")
                 group_size = 2
-            if anchors != "first":
-                changed.append(f"loss.anchors: {anchors!r} -> 'first'")
-                anchors = "first"
+            pair_anchors = SINGLE_POSITIVE_ANCHORS[loss.objective]
+            if anchors != pair_anchors:
+                changed.append(f"loss.anchors: {anchors!r} -> {pair_anchors!r}")
+                anchors = pair_anchors
         groups_per_batch = data.groups_per_batch or max(1, data.batch_size // group_size)
         return {
             "group_size": group_size,

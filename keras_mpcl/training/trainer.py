@@ -369,7 +369,8 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
     (out / "config.toml").write_text(to_toml(config), encoding="utf-8")
     effective = config.effective()
     for change in effective["changed"]:
-        _say(f"loss.objective = 'cl' (single-positive baseline): {change}", verbose)
+        _say(f"loss.objective = {config.loss.objective!r} (single-positive baseline): "
+             f"{change}", verbose)
 
     setup = configure_distribution(config)
     if setup.strategy == "ddp":

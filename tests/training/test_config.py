@@ -77,8 +77,20 @@ def test_baseline_flag_gives_anchored_pairs():
     assert effective["anchors"] == "first"
     assert effective["anchor"] == config.data.anchor_language == "en"
     assert effective["changed"]  # the log says what the flag changed
+    symmetric = load_config(overrides=["objective=cl_symmetric"]).effective()
+    assert (symmetric["anchors"], symmetric["anchor"], symmetric["group_size"]) == (
+        "bidirectional", "en", 2)
+
+
+def test_anchor_language_applies_to_mpcl_too():
     mpcl = load_config().effective()
-    assert (mpcl["anchors"], mpcl["anchor"], mpcl["group_size"]) == ("all", None, 4)
+    assert (mpcl["anchors"], mpcl["anchor"], mpcl["group_size"]) == ("all", "en", 4)
+    random_groups = load_config(overrides=['data.anchor_language=""']).effective()
+    assert random_groups["anchor"] is None
+    with pytest.raises(ConfigError, match="`data.anchor_language` should name it"):
+        load_config(overrides=["objective=cl", 'data.anchor_language=""'])
+    with pytest.raises(ConfigError, match="every training group holds it"):
+        load_config(overrides=['data.held_out_languages=["en"]'])
 
 
 def test_batch_size_in_sentences():
@@ -104,7 +116,7 @@ ERRORS = [
     (["source=jsonl"], "ambiguous"),
     (["loss.temperature=0"], "`loss.temperature` should be a finite number > 0.0"),
     (["loss.temperature=abc"], "`loss.temperature` should be a number. Received: `loss.temperature` = 'abc'"),
-    (["loss.objective=triplet"], "`loss.objective` should be one of ('mpcl', 'cl')"),
+    (["loss.objective=triplet"], "`loss.objective` should be one of ('mpcl', 'cl', 'cl_symmetric')"),
     (["train.tensorboard=3"], "`train.tensorboard` should be true or false"),
     (["train.jit_compile=maybe"], "`train.jit_compile` should be \"auto\", true or false"),
     (["train.precision=float16"], "`train.precision` should be one of"),
