@@ -86,7 +86,8 @@ def _texts(count, seed=0):
     sentences = []
     if SHARED.is_dir():
         for language in NTREX_LANGUAGES:
-            sentences += read_lines(SHARED / "ntrex128" / f"newstest2019-ref.{language}.txt")
+            kind = "src" if language == "eng" else "ref"
+            sentences += read_lines(SHARED / "ntrex128" / f"newstest2019-{kind}.{language}.txt")
         for language in SIB_LANGUAGES:
             rows = read_lines(SHARED / "sib200" / language / "train.tsv")[1:]
             sentences += [row.split("\t")[2] for row in rows]

@@ -32,3 +32,19 @@ def shared_data():
             "or run from a checkout that has ../shared/data, as CI does)"
         )
     return SHARED_DATA
+
+
+ONCE_MARKERS = ("backend_independent", "one_backend")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Runs `backend_independent` and `one_backend` tests under one backend only.
+
+    scripts/test.sh sets `KERAS_MPCL_SKIP_BACKEND_INDEPENDENT=1` for every
+    backend but TensorFlow, so that these run once per suite.
+    """
+    if os.environ.get("KERAS_MPCL_SKIP_BACKEND_INDEPENDENT") != "1":
+        return
+    keep = [item for item in items if not any(m in item.keywords for m in ONCE_MARKERS)]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep

@@ -14,7 +14,19 @@ def _modules():
         yield info.name
 
 
-@pytest.mark.parametrize("module_name", sorted(_modules()))
+# Modules whose examples run no Keras backend code: scripts/test.sh runs them once.
+_BACKEND_INDEPENDENT = ("keras_mpcl.data", "keras_mpcl.evaluation.", "keras_mpcl.validation",
+                        "keras_mpcl.version", "keras_mpcl.training.config",
+                        "keras_mpcl.training.report")
+_BACKEND_DEPENDENT = ("keras_mpcl.evaluation.callback",)
+
+
+def _param(name):
+    once = name.startswith(_BACKEND_INDEPENDENT) and name not in _BACKEND_DEPENDENT
+    return pytest.param(name, marks=pytest.mark.backend_independent) if once else name
+
+
+@pytest.mark.parametrize("module_name", [_param(name) for name in sorted(_modules())])
 def test_docstring_examples(module_name):
     module = importlib.import_module(module_name)
     finder = doctest.DocTestFinder(exclude_empty=True)

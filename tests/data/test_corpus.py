@@ -10,6 +10,9 @@ from keras_mpcl.data import TranslationGroups
 from keras_mpcl.data import group_dataset
 from keras_mpcl.data import load_sample_groups
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 XNLI = [
     "ar",
     "bg",

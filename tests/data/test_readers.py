@@ -7,6 +7,9 @@ import pytest
 from keras_mpcl.data import CorpusFormatError
 from keras_mpcl.data import TranslationGroups
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def _write(path, text, mode="w"):
     path.parent.mkdir(parents=True, exist_ok=True)

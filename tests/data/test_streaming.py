@@ -9,6 +9,9 @@ from keras_mpcl.data import TranslationGroups
 from keras_mpcl.data import group_dataset
 from keras_mpcl.data.streaming import scan_lines
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize("chunk_bytes", [1, 3, 7, 1 << 20])
 def test_scan_counts_lines_and_blank_lines_across_chunks(tmp_path, chunk_bytes):

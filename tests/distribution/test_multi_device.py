@@ -27,13 +27,22 @@ def _only_on(backend):
     )
 
 
+# A torchrun rank sometimes aborts inside gloo with this C++ message when the
+# machine is loaded (seen here once, in a run of the three suites side by side); such a
+# run is retried once; any other failure fails the test.
+_GLOO_ABORT = "terminate called without an active exception"
+
+
 def _run(command, backend):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=str(REPO_ROOT))
     env.pop("XLA_FLAGS", None)
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
-    output = result.stdout + result.stderr
+    for attempt in range(2):
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
+                                text=True, timeout=300)
+        output = result.stdout + result.stderr
+        if result.returncode == 0 or _GLOO_ABORT not in output:
+            break
     assert result.returncode == 0, output[-6000:]
     checks = {}
     # Ranks share one stdout pipe, so two reports can land on one line.

@@ -7,6 +7,9 @@ from keras_mpcl.evaluation import classification_transfer
 from keras_mpcl.evaluation import read_sib200
 from tests.evaluation.helpers import bag_of_chars
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def _topic_encoder(texts):
     # dimension 0: sport words; dimension 1: politics words; 2: anything else.

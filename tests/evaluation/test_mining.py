@@ -10,6 +10,9 @@ from keras_mpcl.evaluation import precision_recall_f1
 from keras_mpcl.evaluation import read_bucc
 from tests.evaluation.helpers import bag_of_chars
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 S = 1 / np.sqrt(2)
 # Sources e0, e1; targets: e0, a "hub" (e0 + e1)/sqrt(2), and (0, .6, .8),
 # the translation of e1, which is less similar to e1 than the hub is.

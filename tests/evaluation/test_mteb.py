@@ -9,6 +9,9 @@ from keras_mpcl.evaluation import MTEBEncoder
 from keras_mpcl.evaluation import spearman
 from tests.evaluation.helpers import bag_of_chars
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 @dataclasses.dataclass
 class FakeMetadata:

@@ -8,6 +8,9 @@ from keras_mpcl.evaluation import read_ntrex
 from tests.evaluation.helpers import bag_of_chars
 from tests.evaluation.helpers import one_hot_words
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_known_matrix_with_blank_positions():
     encode = one_hot_words(["cat", "dog", "sun"])

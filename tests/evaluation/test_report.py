@@ -7,6 +7,9 @@ from keras_mpcl.evaluation import evaluate_tasks
 from keras_mpcl.evaluation.report import parse_task_specs
 from tests.evaluation.helpers import bag_of_chars
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def make_fixtures(root):
     """Tiny data folders for all five tasks, in the shared data's formats."""

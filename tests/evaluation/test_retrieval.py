@@ -11,6 +11,9 @@ from keras_mpcl.evaluation.retrieval import read_lines
 from tests.evaluation.helpers import bag_of_chars
 from tests.evaluation.helpers import one_hot_words
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_known_accuracy_in_both_directions():
     encode = one_hot_words(["cat", "dog", "sun", "moon"])

@@ -6,6 +6,9 @@ from keras_mpcl.evaluation import mutual_topk_similarity
 from keras_mpcl.evaluation import topk_similarity
 from keras_mpcl.evaluation.search import faiss_available
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def _full_topk(x, y, k):
     s = l2_normalize(x) @ l2_normalize(y).T

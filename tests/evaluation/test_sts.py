@@ -11,6 +11,9 @@ from keras_mpcl.evaluation import sts
 from keras_mpcl.evaluation.sts import rankdata
 from tests.evaluation.helpers import bag_of_chars
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_rankdata_averages_ties():
     assert rankdata([3, 1, 3, 3, 2]).tolist() == [4.0, 1.0, 4.0, 4.0, 2.0]

@@ -56,6 +56,7 @@ def test_rejects_batch_not_divisible_by_group_size(recipe):
 
 
 @pytest.mark.shared_data
+@pytest.mark.one_backend
 def test_tiny_end_to_end_and_resume(recipe, shared_data, tmp_path):
     argv = ["--data-dir", str(shared_data), "--output", str(tmp_path), "--encoder", "tiny",
             "--arms", "cl", "supcon", "--group-sizes", "3", "--seeds", "0",

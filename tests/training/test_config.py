@@ -12,6 +12,9 @@ from keras_mpcl.training.config import SECTIONS
 from keras_mpcl.training.config import parse_override
 from keras_mpcl.training.config import read_config_file
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_packaged_default_is_the_main_job():
     config = load_config()

@@ -7,6 +7,9 @@ import pytest
 from keras_mpcl.training import load_config
 from keras_mpcl.training import data as run_data_lib
 
+# NumPy / tf.data / Python only: scripts/test.sh runs these once.
+pytestmark = pytest.mark.backend_independent
+
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "recipes" / "configs"
 XNLI = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 
