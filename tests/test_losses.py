@@ -160,44 +160,36 @@ def test_variants_coincide_for_pairs():
     np.testing.assert_allclose(results[0], results[2], rtol=1e-5)
 
 
-def test_first_anchor_pairs_is_in_batch_infonce():
-    rng = np.random.default_rng(3)
-    b, temperature = 6, 0.05
+def _query_document_pairs(seed, b, temperature):
+    """Flattened groups [q0, d0, q1, d1, ...] and the (b, b) query-document logits."""
+    rng = np.random.default_rng(seed)
     queries = rng.normal(size=(b, 8)).astype("float32")
     documents = rng.normal(size=(b, 8)).astype("float32")
-    # Flattened groups: [q0, d0, q1, d1, ...].
     embeddings = np.stack([queries, documents], axis=1).reshape(2 * b, 8)
     ids = np.repeat(np.arange(b), 2).astype("int32")
-    loss = MultiPositiveContrastiveLoss(temperature=temperature, anchors="first")(
-        ids, embeddings
-    )
     q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     d = documents / np.linalg.norm(documents, axis=1, keepdims=True)
-    logits = (q @ d.T) / temperature
-    expected = keras.losses.CategoricalCrossentropy(from_logits=True)(
-        np.eye(b, dtype="float32"), logits.astype("float32")
-    )
-    np.testing.assert_allclose(_numpy(loss), _numpy(expected), rtol=1e-5)
+    return ids, embeddings, ((q @ d.T) / temperature).astype("float32")
+
+
+def _cross_entropy(logits):
+    labels = np.eye(len(logits), dtype="float32")
+    return _numpy(keras.losses.CategoricalCrossentropy(from_logits=True)(labels, logits))
+
+
+def test_first_anchor_pairs_is_in_batch_infonce():
+    ids, embeddings, logits = _query_document_pairs(3, 6, 0.05)
+    loss = MultiPositiveContrastiveLoss(temperature=0.05, anchors="first")(ids, embeddings)
+    np.testing.assert_allclose(_numpy(loss), _cross_entropy(logits), rtol=1e-5)
 
 
 def test_bidirectional_pairs_are_symmetric_infonce():
     """Groups of two: the mean of InfoNCE query->documents and documents->query."""
-    rng = np.random.default_rng(8)
-    b, temperature = 5, 0.05
-    queries = rng.normal(size=(b, 8)).astype("float32")
-    documents = rng.normal(size=(b, 8)).astype("float32")
-    embeddings = np.stack([queries, documents], axis=1).reshape(2 * b, 8)
-    ids = np.repeat(np.arange(b), 2).astype("int32")
-    loss = MultiPositiveContrastiveLoss(temperature=temperature, anchors="bidirectional")(
+    ids, embeddings, logits = _query_document_pairs(8, 5, 0.05)
+    loss = MultiPositiveContrastiveLoss(temperature=0.05, anchors="bidirectional")(
         ids, embeddings
     )
-    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    d = documents / np.linalg.norm(documents, axis=1, keepdims=True)
-    logits = (q @ d.T) / temperature
-    cross_entropy = keras.losses.CategoricalCrossentropy(from_logits=True)
-    labels = np.eye(b, dtype="float32")
-    expected = (_numpy(cross_entropy(labels, logits.astype("float32")))
-                + _numpy(cross_entropy(labels, logits.T.astype("float32")))) / 2
+    expected = (_cross_entropy(logits) + _cross_entropy(logits.T)) / 2
     np.testing.assert_allclose(_numpy(loss), expected, rtol=1e-5)
 
 

@@ -64,3 +64,23 @@ def test_cli_end_to_end_with_a_saved_preset(tiny_text_embedder, tmp_path):
     assert -100.0 <= report["sts17"]["mean"] <= 100.0
     assert output.with_suffix(".csv").is_file()
     assert not (output.parent / "report.sts17.png").exists()
+
+
+def test_evaluate_agrees_with_sentence_transformers(shared_data, tmp_path):
+    """`evaluate` on the offline MiniLM equals an independent sentence-transformers run."""
+    from sentence_transformers import SentenceTransformer
+
+    from keras_mpcl.evaluation import evaluate_tasks
+    from keras_mpcl.evaluation.cli import load_encoder
+    from keras_mpcl.models import offline_minilm_path
+
+    folder = offline_minilm_path()
+    task = {"ntrex": shared_data / "ntrex128"}
+    languages = ["eng", "fra", "deu", "rus"]
+    ours = evaluate_tasks(load_encoder(folder), task, languages=languages)["ntrex"]
+    model = SentenceTransformer(folder, device="cpu")
+    theirs = evaluate_tasks(lambda texts: model.encode(list(texts), batch_size=32), task,
+                            languages=languages)["ntrex"]
+    assert set(ours["per_language"]) == set(languages)
+    for language in languages:
+        assert abs(ours["per_language"][language] - theirs["per_language"][language]) <= 0.5
