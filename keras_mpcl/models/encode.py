@@ -21,6 +21,8 @@ TOKENIZE_CHUNK = 8192
 # skips keras-hub's string preprocessing and the encoder's run-time length
 # buckets, and its compiled predict function is reused across calls.
 _INFERENCE_MODELS = weakref.WeakKeyDictionary()
+# One traced tokenizer per preprocessor (see `_tokenize`).
+_TOKENIZE_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def encoding_width(length, sequence_length):
@@ -61,6 +63,27 @@ def _to_numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
 
 
+def _tokenize(preprocessor, texts):
+    """Token arrays of `texts`, padded to the preprocessor's sequence length.
+
+    The keras-hub preprocessor runs as a `tf.function` traced once per
+    preprocessor, i.e. on its TensorFlow / tensorflow-text path as inside
+    `tf.data`: called eagerly, keras-hub runs a pure Python tokenizer and
+    packer instead, several times slower.
+    """
+    import tensorflow as tf
+
+    tokenize = _TOKENIZE_FUNCTIONS.get(preprocessor)
+    if tokenize is None:
+        tokenize = tf.function(
+            preprocessor, input_signature=[tf.TensorSpec([None], tf.string)],
+            reduce_retracing=True,
+        )
+        _TOKENIZE_FUNCTIONS[preprocessor] = tokenize
+    tokens = tokenize(tf.constant(list(texts), dtype=tf.string))
+    return {name: value.numpy() for name, value in tokens.items()}
+
+
 def _check_texts(texts, offset=0):
     for i, text in enumerate(texts):
         if not isinstance(text, str):
@@ -80,10 +103,7 @@ def _rows_for(count, batch_size):
 
 def _encode_chunk(encoder, texts, batch_size, on_batch):
     """Embeddings of one chunk of texts, in input order."""
-    preprocessor = encoder.preprocessor
-    tokens = {
-        name: _to_numpy(value) for name, value in preprocessor(list(texts)).items()
-    }
+    tokens = _tokenize(encoder.preprocessor, texts)
     lengths = tokens["padding_mask"].astype("int32").sum(axis=1)
     order = np.argsort(-lengths, kind="stable")  # longest first: surprises early
     model = _inference_model(encoder)
