@@ -4,7 +4,7 @@ A tiny randomly initialised encoder (saved with `save_to_preset`) embeds
 files of short lines of growing length, each in a fresh `keras-mpcl embed`
 process; the peak RSS of each (`wait4`'s `ru_maxrss`) is reported as a ratio
 to the smallest file's, with the time per line. The input is read, tokenized
-and encoded in chunks and written into a memory-mapped `.npy`, so the peak
+and encoded in chunks and appended to the `.npy`, so the peak
 should not grow with the number of lines.
 
     python benchmarks/embed_memory.py [--lines 10000 100000 1000000]

@@ -111,9 +111,8 @@ def run_embed(args):
     """Streams the input through the encoder into a `.npy` file, one row per line.
 
     The input is read, tokenized and encoded in chunks and the rows are
-    written into a memory-mapped `.npy` as they come, so memory stays flat
-    for any number of lines; the file appears under its name only once
-    complete.
+    appended to the `.npy` as they come, so memory stays flat for any number
+    of lines; the file appears under its name only once complete.
     """
     import os
 
@@ -143,7 +142,7 @@ def run_embed(args):
     encoder = build_encoder(args.model, max_length=args.max_length)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    array, row, blank = None, 0, 0
+    rows, blank, dim = 0, 0, None
 
     def counted(chunks):
         nonlocal blank
@@ -152,23 +151,30 @@ def run_embed(args):
             yield chunk
 
     try:
-        for embeddings in iter_encoded_chunks(
-            encoder, counted(chunks), batch_size=args.batch_size, verbose=1, total=total
-        ):
-            if array is None:
-                array = np.lib.format.open_memmap(
-                    partial, mode="w+", dtype="float32", shape=(total, embeddings.shape[1])
-                )
-            array[row : row + len(embeddings)] = embeddings
-            row += len(embeddings)
-        array.flush()
-        del array
+        # Rows are appended to the file as they come (a memory map would keep
+        # the written pages resident), behind a header that knows the shape.
+        with open(partial, "wb") as file:
+            for embeddings in iter_encoded_chunks(
+                encoder, counted(chunks), batch_size=args.batch_size, verbose=1, total=total
+            ):
+                if dim is None:
+                    dim = embeddings.shape[1]
+                    np.lib.format.write_array_header_1_0(
+                        file, {"descr": "<f4", "fortran_order": False, "shape": (total, dim)}
+                    )
+                file.write(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
+                rows += len(embeddings)
+        if rows != total:
+            raise ValueError(
+                f"{args.input} had {total} lines when counted and {rows} when read: "
+                "it changed during the run. Embed a file that is not being written to."
+            )
         os.replace(partial, output)
     finally:
         if partial.exists():
             partial.unlink()
     note = f" ({blank} blank line(s) embedded as empty text)" if blank else ""
-    print(f"Wrote {row} x {embeddings.shape[1]} embeddings to {output}{note}")
+    print(f"Wrote {rows} x {dim} embeddings to {output}{note}")
     return 0
 
 
