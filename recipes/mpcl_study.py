@@ -154,7 +154,9 @@ def report(out, data):
     lines = [f"| arm | seeds | steps | NTREX X-en seen | unseen | STS-B seen | unseen | train s |",
              "|---|---|---|---|---|---|---|---|"]
     for arm, s in summary.items():
-        cells = " | ".join(f"{s[k][0]:.2f} ± {s[k][1]:.2f}" for k in keys[:4])
+        spread = len(s["seeds"]) > 1  # no spread to show for one seed
+        cells = " | ".join(f"{s[k][0]:.2f}" + (f" ± {s[k][1]:.2f}" if spread else "")
+                           for k in keys[:4])
         lines.append(f"| {arm} | {len(s['seeds'])} | {s['steps']} | {cells} | "
                      f"{s['train_seconds'][0]:.0f} |")
     (folder / "results.md").write_text("\n".join(lines) + "\n")
@@ -169,10 +171,11 @@ def report(out, data):
         fig, axes = plt.subplots(1, 4, figsize=(16, 4))
         names = list(summary)
         for ax, key in zip(axes, keys[:4]):
-            ax.barh(names, [summary[a][key][0] for a in names],
-                    xerr=[summary[a][key][1] for a in names], color="tab:blue")
+            values = [summary[a][key][0] for a in names]
+            ax.barh(names, values, xerr=[summary[a][key][1] for a in names], color="tab:blue")
+            ax.set_xlim(min(values) - 2, max(values) + 1)  # the differences are small
             ax.set_title(key.replace("_", " "))
-        axes[0].invert_yaxis()
+            ax.invert_yaxis()
         fig.tight_layout()
         fig.savefig(folder / "results.png", dpi=110)
     except Exception as error:  # the tables above are the result; a plot is extra
