@@ -215,7 +215,7 @@ def unique_group_ids(group_ids, num_replicas, replica_index):
         replica_index: int or scalar int tensor. This replica's index.
 
     Returns:
-        An int32 tensor `(N,)`.
+        A tensor `(N,)` of the dtype of `group_ids`.
 
     Examples:
 
@@ -225,8 +225,8 @@ def unique_group_ids(group_ids, num_replicas, replica_index):
     [3, 3, 7, -1]
     """
     ops = keras.ops
-    group_ids = ops.cast(group_ids, "int32")
-    replica_index = ops.cast(replica_index, "int32")
+    group_ids = ops.convert_to_tensor(group_ids)
+    replica_index = ops.cast(replica_index, keras.backend.standardize_dtype(group_ids.dtype))
     shifted = group_ids * num_replicas + replica_index
     return ops.where(ops.equal(group_ids, PADDING_ID), PADDING_ID, shifted)
 
@@ -275,7 +275,7 @@ def gather_replica_batch(group_ids, embeddings):
     """Gathers the group ids and embeddings of all replicas, with gradients.
 
     Args:
-        group_ids: int32 tensor `(n,)`: this replica's group ids, `-1` = pad.
+        group_ids: integer tensor `(n,)`: this replica's group ids, `-1` = pad.
         embeddings: float tensor `(n, D)`: this replica's embeddings.
 
     Returns:
@@ -295,10 +295,11 @@ def gather_replica_batch(group_ids, embeddings):
     ([0, 1], (2, 3))
     """
     ops = keras.ops
-    group_ids = ops.cast(group_ids, "int32")
     num_replicas, replica_index = replica_info()
     if num_replicas == 1:
         return group_ids, group_ids, embeddings, ops.arange(ops.shape(group_ids)[0])
+    # 64 bits: `id * R + r` (made unique across replicas) must not overflow.
+    group_ids = ops.cast(group_ids, "int64")
     local_ids = unique_group_ids(group_ids, num_replicas, replica_index)
     if _backend() == "tensorflow":
         gathered = _tf_gather(local_ids, embeddings, num_replicas, replica_index)

@@ -1,8 +1,11 @@
 """Multi-positive contrastive loss over a flattened batch of translation groups."""
 
+import math
+import numbers
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_mpcl import distribution
@@ -80,24 +83,33 @@ _FORMULA_DOC = """\
     `mixed_float16`."""
 
 
+def _is_real_number(value):
+    # NumPy scalars (np.float32(0.05)) are numbers too; bools are not.
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_temperature(temperature):
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+    if not _is_real_number(temperature):
         raise TypeError(
             "`temperature` should be a positive float. "
             f"Received: `temperature` = {temperature!r} "
             f"of type {type(temperature).__name__}"
         )
-    if not temperature > 0:
+    if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError(
-            "`temperature` should be a positive float. "
+            "`temperature` should be a positive float, finite (e.g. 0.05). "
             f"Received: `temperature` = {temperature}"
         )
 
 
 def _check_margin(margin):
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+    if not _is_real_number(margin):
         raise TypeError(
             f"`margin` should be a float. Received: `margin` = {margin!r}"
+        )
+    if not math.isfinite(margin):
+        raise ValueError(
+            f"`margin` should be a finite float (e.g. 0.0 or 0.3). Received: `margin` = {margin}"
         )
 
 
@@ -109,7 +121,12 @@ def _check_options(temperature, variant, anchors, margin):
 
 
 def _standardize_inputs(y_true, y_pred):
-    """Validates shapes and dtypes; returns int32 ids (N,) and float32 (N, D)."""
+    """Validates shapes and dtypes; returns integer ids (N,) and float32 (N, D).
+
+    Ids keep their own dtype (int32 or int64; narrower integers become int32):
+    only their equality matters, and a cast would let int64 ids collide.
+    """
+    _check_id_dtype(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     if len(y_pred.shape) != 2:
@@ -139,7 +156,37 @@ def _standardize_inputs(y_true, y_pred):
             f"{label_dtype}; pass ids as int32/int64, e.g. "
             "`np.asarray(ids, dtype='int32')`"
         )
-    return ops.cast(y_true, "int32"), ops.cast(y_pred, "float32")
+    if label_dtype not in ("int32", "int64"):
+        y_true = ops.cast(y_true, "int64" if label_dtype == "uint32" else "int32")
+    return y_true, ops.cast(y_pred, "float32")
+
+
+def _check_id_dtype(y_true):
+    # JAX without 64-bit mode silently truncates int64 arrays to int32, so
+    # ids >= 2**31 would collide or turn into padding: refuse them while they
+    # are still concrete (inside a traced step they are already int32).
+    dtype = getattr(y_true, "dtype", None)
+    if dtype is not None and keras.backend.standardize_dtype(dtype) == "uint64":
+        raise TypeError(
+            "`y_true` of dtype uint64 cannot hold the padding id -1 and not every "
+            "backend supports it; pass int64 group ids"
+        )
+    if keras.backend.backend() != "jax" or dtype is None:
+        return
+    if np.dtype(y_true.dtype).itemsize < 8 or not isinstance(y_true, np.ndarray):
+        return
+    import jax
+
+    if jax.config.jax_enable_x64 or y_true.size == 0:
+        return
+    low, high = int(y_true.min()), int(y_true.max())
+    if low < PADDING_ID or high >= 2**31:
+        raise ValueError(
+            f"Group ids range over [{low}, {high}], beyond int32, and JAX runs "
+            "without 64-bit integers, so they would be truncated and collide. "
+            "Renumber the groups of each batch from 0 (only equality matters), "
+            "or enable `jax.config.update('jax_enable_x64', True)`"
+        )
 
 
 def _l2_normalize(x):
@@ -201,7 +248,13 @@ def anchor_losses(
         mask of the rows that are anchors with at least one positive.
     """
     _check_options(temperature, variant, anchors, margin)
+    temperature, margin = float(temperature), float(margin)
     group_ids, embeddings = _standardize_inputs(y_true, y_pred)
+    # Padding rows are never anchors nor candidates, but a NaN or inf in one
+    # would still reach every gradient through the similarity matmul.
+    embeddings = ops.where(
+        ops.not_equal(group_ids, PADDING_ID)[:, None], embeddings, ops.zeros_like(embeddings)
+    )
     if normalize:
         embeddings = _l2_normalize(embeddings)
     if distribution.should_gather(gather_across_replicas):
@@ -468,9 +521,13 @@ def _per_row_weights(sample_weight, losses):
         return ops.broadcast_to(sample_weight, ops.shape(losses))
     if len(sample_weight.shape) == 2 and sample_weight.shape[1] == 1:
         sample_weight = ops.squeeze(sample_weight, axis=1)
-    if len(sample_weight.shape) != 1:
+    rows = losses.shape[0]
+    if len(sample_weight.shape) != 1 or (
+        sample_weight.shape[0] is not None and rows is not None and sample_weight.shape[0] != rows
+    ):
         raise ValueError(
             "`sample_weight` should be a scalar or one weight per row, of shape "
-            f"(N,) or (N, 1). Received: shape {tuple(sample_weight.shape)}"
+            f"(N,) or (N, 1) with N = {rows} rows. Received: shape "
+            f"{tuple(sample_weight.shape)}"
         )
     return sample_weight

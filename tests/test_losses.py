@@ -500,3 +500,65 @@ class TestErrors:
     def test_bad_sample_weight_shape(self):
         with pytest.raises(ValueError, match="`sample_weight` should be a scalar or one weight"):
             MultiPositiveContrastiveLoss()(self.ids, self.embeddings, np.ones((4, 2)))
+
+
+class TestHostileInputs:
+    """Issue #11: inputs that used to give a wrong loss or a raw backend error."""
+
+    def setup_method(self):
+        self.ids, self.embeddings = _random_batch(21, [2, 2, 3])
+
+    def test_int64_ids_beyond_int32_stay_distinct(self):
+        # 2**32 used to become 0 (the same group as id 0) and 2**32 - 1 padding.
+        want = _numpy(multi_positive_contrastive_loss(self.ids, self.embeddings))
+        big = self.ids.astype("int64") * 2**32 + (self.ids == 2) * (2**32 - 1)
+        assert len(set(big.tolist())) == 3
+        if keras.backend.backend() == "jax":
+            import jax
+
+            if not jax.config.jax_enable_x64:
+                with pytest.raises(ValueError, match="beyond int32.*Renumber the groups"):
+                    multi_positive_contrastive_loss(big, self.embeddings)
+                return
+        got = _numpy(multi_positive_contrastive_loss(big, self.embeddings))
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+    def test_narrow_and_unsigned_ids(self):
+        want = _numpy(multi_positive_contrastive_loss(self.ids, self.embeddings))
+        for dtype in ("int8", "int16", "uint8"):
+            got = multi_positive_contrastive_loss(self.ids.astype(dtype), self.embeddings)
+            np.testing.assert_allclose(_numpy(got), want, rtol=1e-6)
+        with pytest.raises(TypeError, match="uint64.*pass int64"):
+            multi_positive_contrastive_loss(self.ids.astype("uint64"), self.embeddings)
+
+    def test_numpy_scalar_options(self):
+        loss = MultiPositiveContrastiveLoss(temperature=np.float32(0.1), margin=np.float64(0.2))
+        assert type(loss.temperature) is float and type(loss.get_config()["margin"]) is float
+        want = MultiPositiveContrastiveLoss(temperature=0.1, margin=0.2)
+        np.testing.assert_allclose(
+            _numpy(loss(self.ids, self.embeddings)), _numpy(want(self.ids, self.embeddings)),
+            rtol=1e-6)
+
+    @pytest.mark.parametrize("temperature", [math.inf, math.nan])
+    def test_non_finite_temperature(self, temperature):
+        with pytest.raises(ValueError, match="positive float, finite"):
+            MultiPositiveContrastiveLoss(temperature=temperature)
+
+    @pytest.mark.parametrize("margin", [math.inf, math.nan])
+    def test_non_finite_margin(self, margin):
+        with pytest.raises(ValueError, match="`margin` should be a finite float"):
+            MultiPositiveContrastiveLoss(margin=margin)
+
+    def test_nan_in_a_padding_row_leaves_gradients_finite(self):
+        ids = np.array([0, 0, 1, 1, -1], "int32")
+        embeddings = np.random.default_rng(0).normal(size=(5, 8)).astype("float32")
+        embeddings[4] = np.nan
+        loss_fn = MultiPositiveContrastiveLoss()
+        clean = _gradient_by_sgd_step(loss_fn, ids[:4], embeddings[:4])
+        padded = _gradient_by_sgd_step(loss_fn, ids, embeddings)
+        assert np.isfinite(padded[:4]).all()
+        np.testing.assert_allclose(padded[:4], clean, rtol=1e-4, atol=1e-6)
+
+    def test_sample_weight_of_the_wrong_length(self):
+        with pytest.raises(ValueError, match=r"N = 7 rows. Received: shape \(5,\)"):
+            MultiPositiveContrastiveLoss()(self.ids, self.embeddings, np.ones(5, "float32"))
