@@ -6,7 +6,9 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import time
+import warnings
 
 import keras
 
@@ -97,6 +99,7 @@ class RandomStateBackup(keras.callbacks.Callback):
     """
 
     FILE = "random_states.npz"
+    BACKEND_FILE = "backend.txt"
 
     def __init__(self, backup_dir, seed):
         super().__init__()
@@ -143,6 +146,7 @@ class RandomStateBackup(keras.callbacks.Callback):
         }
         with open(self.path, "wb") as file:
             np.savez(file, **states)
+        (self.path.parent / self.BACKEND_FILE).write_text(keras.backend.backend())
 
 
 def _say(message, verbose):
@@ -237,6 +241,16 @@ def _check_resumable(output_dir, config):
                 f"({'; '.join(differences)}). Resume it with the same settings, or "
                 f"train into another `--output` directory (or delete {output_dir / BACKUP_DIR})."
             )
+    backend_file = output_dir / BACKUP_DIR / RandomStateBackup.BACKEND_FILE
+    if backend_file.is_file() and backend_file.read_text() != keras.backend.backend():
+        # Dropout streams and optimizer step counters differ between backends:
+        # such a resume would not be the interrupted run.
+        raise ConfigError(
+            f"{output_dir} holds a run interrupted under the {backend_file.read_text()} "
+            f"backend, and this process runs {keras.backend.backend()}. Resume it with "
+            f"KERAS_BACKEND={backend_file.read_text()}, or train into another `--output` "
+            f"directory (or delete {output_dir / BACKUP_DIR})."
+        )
     epoch = json.loads(metadata.read_text())["epoch"]
     return int(epoch) * config.train.checkpoint_every
 
@@ -449,7 +463,10 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
 
         fit_callbacks = [
             RandomStateBackup(out / BACKUP_DIR, config.train.seed),
-            keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR), save_freq="epoch"),
+            # The backup outlives `fit`: it goes only once the encoder is saved.
+            keras.callbacks.BackupAndRestore(
+                str(out / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False
+            ),
             _LearningRateLogger(),
         ]
         if config.eval.every_steps and held_out is not None:
@@ -489,6 +506,13 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
             shuffle=False,  # group_dataset already shuffles, by seed and epoch
         )
 
+        # Save before anything else can fail (evaluation, plotting, Ctrl-C):
+        # the trained weights are never only in memory.
+        preset_dir = out / PRESET_DIR
+        encoder.save_to_preset(str(preset_dir))
+        shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
+        _say(f"Saved the trained encoder (keras-hub preset) to {preset_dir}", verbose)
+
         plot = None
         if held_out is not None:
             after = report.held_out_retrieval(encoder, held_out, config.eval.batch_size)
@@ -503,19 +527,24 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                 json.dumps({"before": before, "after": after}, indent=2), encoding="utf-8"
             )
             if config.eval.plot:
-                plot = report.plot_comparison(
-                    before, after, out / PLOT_FILE,
-                    title=f"{config.loss.objective.upper()} training, held-out retrieval",
-                )
-                _say(f"Plot written to {plot}", verbose)
-        preset_dir = out / PRESET_DIR
-        encoder.save_to_preset(str(preset_dir))
+                try:
+                    plot = report.plot_comparison(
+                        before, after, out / PLOT_FILE,
+                        title=f"{config.loss.objective.upper()} training, held-out retrieval",
+                    )
+                    _say(f"Plot written to {plot}", verbose)
+                except Exception as error:  # the numbers are written; a plot is extra
+                    warnings.warn(
+                        f"No plot written ({type(error).__name__}: {error}); the held-out "
+                        f"scores are in {out / 'retrieval.json'}. Install matplotlib for "
+                        "the plot, or set `eval.plot = false`.",
+                        stacklevel=2,
+                    )
     finally:
         keras.config.set_dtype_policy(previous_policy)
         if setup.strategy != "none":
             setup.close()
     seconds = time.perf_counter() - start
-    _say(f"Saved the trained encoder (keras-hub preset) to {preset_dir}", verbose)
     return TrainingResult(
         output_dir=out,
         preset_dir=preset_dir,

@@ -83,6 +83,53 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_backup_of_another_backend_is_refused(tmp_path):
+    config = tiny_config(tmp_path)
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        train(config, callbacks=[Interrupt(at_step=3)])
+    backend_file = tmp_path / "run" / "backup" / "backend.txt"
+    assert backend_file.read_text() == keras.backend.backend()
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    backend_file.write_text(other)
+    with pytest.raises(ConfigError, match=f"interrupted under the {other} backend.*"
+                                          f"KERAS_BACKEND={other}"):
+        train(config)
+
+
+def test_encoder_is_saved_before_the_final_evaluation(tmp_path, monkeypatch):
+    # Anything failing after `fit` (evaluation, plotting, Ctrl-C) must not lose the model.
+    from keras_mpcl.training import report
+
+    calls = []
+    evaluate = report.held_out_retrieval
+
+    def interrupted_after_training(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the evaluation after training
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(report, "held_out_retrieval", interrupted_after_training)
+    config = tiny_config(tmp_path, ["eval.before_after=true", "train.steps=4",
+                                    "train.checkpoint_every=2"])
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    preset = tmp_path / "run" / "encoder"
+    assert (preset / "config.json").is_file()
+    assert not (tmp_path / "run" / "backup").exists()
+    keras_hub.models.TextEmbedder.from_preset(str(preset))
+
+    def no_matplotlib(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(report, "held_out_retrieval", evaluate)
+    monkeypatch.setattr(report, "plot_comparison", no_matplotlib)
+    with pytest.warns(UserWarning, match="No plot written.*matplotlib.*retrieval.json"):
+        result = train(config.with_overrides(["eval.plot=true"]), tmp_path / "second")
+    assert result.plot is None and (result.preset_dir / "config.json").is_file()
+    assert (tmp_path / "second" / "retrieval.json").is_file()
+
+
 def test_baseline_flag_trains_anchored_pairs(tmp_path):
     config = tiny_config(tmp_path, ["loss.objective=cl", "train.steps=2", "train.checkpoint_every=2"])
     run_data = run_data_lib.split_groups(run_data_lib.read_groups(config.data), config.data)
