@@ -1,6 +1,7 @@
 """`group_dataset`: translation groups -> `tf.data` batches of `(texts, group_ids)`."""
 
 import logging
+import sys
 
 import numpy as np
 
@@ -250,6 +251,10 @@ def group_dataset(
 
         base = groups._tf_groups().filter(is_usable)
         num_usable = batches = None
+        _check_streamed_groups_suffice(
+            base, groups, groups_per_batch if remainder == "drop" else 1,
+            min_members, pool, anchor,
+        )
 
     buffer = shuffle_buffer or (num_usable if in_memory else STREAMING_SHUFFLE_BUFFER)
     shuffle_key = _stateless_key(seed, 0)
@@ -337,6 +342,22 @@ def group_dataset(
         )[:, None]
         chosen = tf.where(blanked, "", chosen)
         ids = tf.where(blanked, tf.constant(PADDING_ID, tf.int64), ids)
+        num_blanked = tf.reduce_sum(
+            tf.cast(tf.logical_and(blanked[:, 0], index >= 0), tf.int32)
+        )
+        num_left = tf.reduce_sum(tf.cast(tf.reduce_any(ids >= 0, axis=1), tf.int32))
+        # Said, not silent: the batch loses negatives (merge duplicates with
+        # `TranslationGroups`, which counts them, to avoid it).
+        tf.cond(
+            num_blanked > 0,
+            lambda: tf.print(
+                "keras_mpcl.data.group_dataset: batch", step, "-", num_blanked,
+                "group(s) repeat a text of an earlier group of the batch and were "
+                "blanked;", num_left, "group(s) left",
+                output_stream=sys.stderr,
+            ),
+            tf.no_op,
+        )
         return tf.reshape(chosen, [n]), tf.cast(tf.reshape(ids, [n]), tf.int32)
 
     dataset = dataset.enumerate().map(
@@ -351,3 +372,26 @@ def group_dataset(
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options)
+
+
+def _check_streamed_groups_suffice(base, groups, needed, min_members, pool, anchor):
+    """Raises unless the stream holds `needed` usable groups (else it would spin or be empty).
+
+    Reads only until `needed` usable groups are found: the whole file only
+    when it has too few.
+    """
+    found = sum(1 for _ in base.take(needed))
+    if found >= needed:
+        return
+    if found == 0:
+        raise ValueError(
+            f"No group of the streamed corpus ({len(groups)} lines) has at least "
+            f"{min_members} members among {pool}"
+            + (f" including the anchor {anchor!r}" if anchor else "")
+            + "; lower `group_size`, use `incomplete='pad'` or choose other `languages`"
+        )
+    raise ValueError(
+        f"`groups_per_batch` = {needed} exceeds the {found} usable groups of the "
+        "streamed corpus and `remainder='drop'` would leave no batch; lower "
+        "`groups_per_batch` or use `remainder='pad'`"
+    )
