@@ -1,20 +1,49 @@
 """keras-mpcl: multi-positive contrastive learning of multilingual sentence embeddings."""
 
-from keras_mpcl import data
-from keras_mpcl import distribution
-from keras_mpcl import evaluation
-from keras_mpcl import layers
-from keras_mpcl import losses
-from keras_mpcl import models
-from keras_mpcl import training
-from keras_mpcl.data import TranslationGroups
-from keras_mpcl.data import group_dataset
-from keras_mpcl.layers import LearnableTemperature
-from keras_mpcl.losses import MultiPositiveContrastiveLoss
-from keras_mpcl.losses import multi_positive_contrastive_loss
-from keras_mpcl.models import build_encoder
-from keras_mpcl.models import encode
-from keras_mpcl.version import __version__
+import importlib
+import os
+import sys
+
+_EXPORTS = {  # public name: the module it comes from (subpackages: themselves)
+    "data": "keras_mpcl.data",
+    "distribution": "keras_mpcl.distribution",
+    "evaluation": "keras_mpcl.evaluation",
+    "layers": "keras_mpcl.layers",
+    "losses": "keras_mpcl.losses",
+    "models": "keras_mpcl.models",
+    "training": "keras_mpcl.training",
+    "TranslationGroups": "keras_mpcl.data",
+    "group_dataset": "keras_mpcl.data",
+    "LearnableTemperature": "keras_mpcl.layers",
+    "MultiPositiveContrastiveLoss": "keras_mpcl.losses",
+    "multi_positive_contrastive_loss": "keras_mpcl.losses",
+    "build_encoder": "keras_mpcl.models",
+    "encode": "keras_mpcl.models",
+    "__version__": "keras_mpcl.version",
+}
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name])
+    value = module if _EXPORTS[name] == f"keras_mpcl.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
+
+
+# `import keras_mpcl` imports everything, which registers the Keras
+# serializables (a saved model using our loss loads after it). The
+# `keras-mpcl` command imports what each subcommand needs, so that `--help`
+# and argument errors answer at once, without loading TensorFlow.
+if os.path.basename(sys.argv[0] if sys.argv else "") != "keras-mpcl":
+    for _name in _EXPORTS:
+        __getattr__(_name)
+    del _name
 
 __all__ = [
     "LearnableTemperature",

@@ -9,6 +9,7 @@ the evaluation suite (`keras_mpcl.evaluation.cli`).
 import argparse
 import dataclasses
 import logging
+import os
 import pathlib
 import sys
 
@@ -178,11 +179,36 @@ def run_embed(args):
     return 0
 
 
+def _load_backend_quietly():
+    """Imports TensorFlow and Keras with their C++ start-up lines kept off the terminal.
+
+    TensorFlow prints oneDNN / CUDA / absl lines from C++ before its logging
+    is configured, so `TF_CPP_MIN_LOG_LEVEL` cannot hide them: the process's
+    stderr is pointed at /dev/null for the import (Python errors still
+    surface, after it is restored). `--debug` keeps every line.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # CUDA's "failed call to cuInit" too
+        import keras  # noqa: F401  (the backend chosen by KERAS_BACKEND)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None):
     """Entry point of the `keras-mpcl` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if not args.debug:
+        _load_backend_quietly()
     from keras_mpcl.data import CorpusFormatError
     from keras_mpcl.training import ConfigError
 

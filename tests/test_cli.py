@@ -1,6 +1,7 @@
 """End-to-end tests of the `keras-mpcl` command line: train, embed, evaluate."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -46,10 +47,11 @@ def test_train_embed_evaluate(tmp_path, capsys):
     config.write_text(TINY_TOML)
     out = tmp_path / "run"
     assert cli.main(["train", "--config", str(config), "--output", str(out),
-                     "--set", "eval.plot=false"]) == 0
+                     "--set", "eval.plot=false", "--set", "train.verbose=2"]) == 0
     printed = capsys.readouterr().out
     preset = out / "encoder"
     assert f"Trained encoder saved to: {preset}" in printed
+    assert "groups read:" in printed and "text collisions:" in printed  # the corpus summary
     assert "Held-out retrieval accuracy:" in printed
     assert (preset / "task.json").is_file()
 
@@ -202,3 +204,37 @@ def test_evaluate_languages_take_commas_and_a_failed_plot_keeps_the_report(
     assert json.loads(output.read_text()) == report
     assert output.with_suffix(".csv").is_file()
     assert "No plots written (ModuleNotFoundError" in caplog.text
+
+
+def _run_console_script(args, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = pathlib.Path(sys.executable).with_name("keras-mpcl")
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+
+
+def test_help_loads_no_backend_and_commands_print_no_native_log_lines(tmp_path):
+    import subprocess
+    import sys
+
+    # `--help` answers without TensorFlow or Keras (it took 5 s to load them).
+    code = ("import sys; sys.argv = ['keras-mpcl', '--help']\n"
+            "from keras_mpcl import cli\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules)\n"
+            "print('loaded:', heavy)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120)
+    assert "usage: keras-mpcl" in shown.stdout and "loaded: []" in shown.stdout, shown
+    # A command's error is its one line: no absl / oneDNN / CUDA start-up lines.
+    result = _run_console_script(["embed", "--model", str(tmp_path / "missing"),
+                                  "--text", "hi", "--output", "e.npy"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.strip().splitlines() if line.startswith("keras-mpcl embed")
+    ], result.stderr

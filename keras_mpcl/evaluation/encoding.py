@@ -1,14 +1,13 @@
 """Turn an encoder or an `encode` callable into one host-side `encode` function."""
 
 import logging
+import sys
 from typing import Any
 from typing import Callable
 from typing import Sequence
 
-import keras
 import numpy as np
 
-from keras_mpcl.models.encode import encode as encode_texts
 from keras_mpcl.validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -18,7 +17,15 @@ EncodeFn = Callable[[Sequence[str]], np.ndarray]
 
 def _is_text_embedder(obj):
     # A Keras model (keras-hub `TextEmbedder`) whose preprocessor takes strings.
-    return isinstance(obj, keras.Model) and getattr(obj, "preprocessor", None) is not None
+    # Keras is not imported to ask: evaluating a plain `encode` callable (or
+    # `keras-mpcl --help`) then never loads it, and no Keras model can exist
+    # unless Keras was imported.
+    keras = sys.modules.get("keras")
+    return (
+        keras is not None
+        and isinstance(obj, keras.Model)
+        and getattr(obj, "preprocessor", None) is not None
+    )
 
 
 def as_encode_fn(encoder, batch_size=32, verbose=False):
@@ -59,6 +66,8 @@ def as_encode_fn(encoder, batch_size=32, verbose=False):
     if getattr(encoder, "_keras_mpcl_encode_fn", False):
         return encoder
     if _is_text_embedder(encoder):
+        from keras_mpcl.models.encode import encode as encode_texts
+
         model = encoder
 
         def call(batch):

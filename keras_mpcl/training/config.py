@@ -65,7 +65,14 @@ def _float(minimum=None, maximum=None, open_min=False):
     return check
 
 
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
 def _bool(key, value):
+    # Words are read as booleans only for boolean keys (`tensorboard=yes`),
+    # never by the override parser, so `anchor_language=no` stays Norwegian.
+    if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[value.lower()]
     if not isinstance(value, bool):
         raise _bad(key, "true or false", value)
     return value
@@ -568,6 +575,8 @@ def parse_override(item):
     (['optimizer', 'learning_rate'], 1e-05)
     >>> parse_override("loss.objective=cl"), parse_override("data.languages=[\\"en\\", \\"de\\"]")
     ((['loss', 'objective'], 'cl'), (['data', 'languages'], ['en', 'de']))
+    >>> parse_override("data.languages=[en, de]"), parse_override("data.anchor_language=no")
+    ((['data', 'languages'], ['en', 'de']), (['data', 'anchor_language'], 'no'))
     """
     key, sep, raw = str(item).partition("=")
     if not sep or not key.strip():
@@ -575,14 +584,22 @@ def parse_override(item):
             f"An override should be `key=value`, e.g. `--set loss.temperature=0.1`. "
             f"Received: {item!r}"
         )
-    raw = raw.strip()
+    return key.strip().split("."), _parse_value(raw.strip())
+
+
+def _parse_value(raw):
+    # As in the config file, only TOML's `true` / `false` are booleans:
+    # `anchor_language=no` is Norwegian. Beyond TOML, a bare word is a string
+    # (`objective=cl`, `source=/path`), and so is each bare word of an array
+    # (`languages=[en, de]`), which spares quoting in the shell.
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw  # a bare word: `objective=cl`, `source=/path/to/folder`
-    if isinstance(value, str) and raw.lower() in ("true", "false", "yes", "no", "on", "off"):
-        value = raw.lower() in ("true", "yes", "on")
-    return key.strip().split("."), value
+        pass
+    if raw.startswith("[") and raw.endswith("]"):
+        inner = raw[1:-1].strip()
+        return [_parse_value(item.strip()) for item in inner.split(",")] if inner else []
+    return raw
 
 
 # ------------------------------------------------------------------ loading

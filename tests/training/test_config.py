@@ -50,6 +50,8 @@ COERCIONS = [
     ("encoder.source=/tmp/some folder", "encoder", "source", "/tmp/some folder"),
     ("held_out_languages=it,pt", "data", "held_out_languages", ["it", "pt"]),
     ("data.languages=[\"en\", \"fr\"]", "data", "languages", ["en", "fr"]),
+    ("data.languages=[en,fr]", "data", "languages", ["en", "fr"]),  # bare words, no quoting
+    ("data.anchor_language=no", "data", "anchor_language", "no"),  # Norwegian, not False
     ("data.languages={en = \"eng\", de = \"deu\"}", "data", "languages", {"en": "eng", "de": "deu"}),
     ("jit_compile=false", "train", "jit_compile", False),
     ("warmup=0.2", "optimizer", "warmup", 0.2),
