@@ -6,7 +6,6 @@ import logging
 import pathlib
 
 from keras_mpcl.evaluation.report import TASKS
-from keras_mpcl.evaluation.report import evaluate_tasks
 
 
 def load_encoder(model):
@@ -89,19 +88,22 @@ def run_evaluate(args, encoder=None):
         encoder: optional already-built encoder or `encode` callable used
             instead of loading `args.model`. Defaults to `None`.
     """
+    from keras_mpcl.evaluation.report import evaluate_tasks
+    from keras_mpcl.evaluation.report import prepare_tasks
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if encoder is None:
-        encoder = load_encoder(args.model)
-    report = evaluate_tasks(
-        encoder,
+    # Every task's data and language selection is checked before the model loads.
+    tasks = prepare_tasks(
         args.task,
         languages=parse_languages(args.languages),
-        output=args.output,
-        plots=not args.no_plots,
-        batch_size=args.batch_size,
         sib200_train_language=args.sib200_train_language,
         sib200_classifier=args.sib200_classifier,
         ntrex_lines=args.ntrex_lines,
+    )
+    if encoder is None:
+        encoder = load_encoder(args.model)
+    report = evaluate_tasks(
+        encoder, tasks, output=args.output, plots=not args.no_plots, batch_size=args.batch_size
     )
     summary = {task: entry["mean"] for task, entry in report.items()}
     print(json.dumps({"output": str(args.output), "mean": summary}, indent=2))

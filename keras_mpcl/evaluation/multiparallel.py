@@ -144,14 +144,27 @@ def line_range(lines):
     if isinstance(lines, range):
         if lines.step != 1:
             raise ValueError(f"`lines` should be a contiguous range. Received: {lines}")
-        return lines.start, lines.stop
-    if isinstance(lines, slice):
-        return lines.start or 0, lines.stop
-    if isinstance(lines, str):  # "1800:1997", as given on a command line
-        start, _, stop = lines.partition(":")
-        return int(start or 0), int(stop) if stop else None
-    start, stop = lines
-    return int(start), None if stop is None else int(stop)
+        start, stop = lines.start, lines.stop
+    elif isinstance(lines, slice):
+        start, stop = lines.start or 0, lines.stop
+    elif isinstance(lines, str):  # "1800:1997", as given on a command line
+        text, _, end = lines.partition(":")
+        try:
+            start, stop = int(text or 0), int(end) if end else None
+        except ValueError:
+            raise ValueError(
+                f"`lines` should be `start:stop` (0-based, stop excluded), e.g. "
+                f"`1800:1997`. Received: {lines!r}"
+            ) from None
+    else:
+        start, stop = lines
+        start, stop = int(start), None if stop is None else int(stop)
+    if start < 0 or (stop is not None and stop <= start):
+        raise ValueError(
+            f"`lines` should select at least one line: 0 <= start < stop (0-based, "
+            f"stop excluded), e.g. `1800:1997`. Received: start {start}, stop {stop}"
+        )
+    return start, stop
 
 
 def read_ntrex(directory, languages=None, lines=NTREX_HELD_OUT):

@@ -119,72 +119,117 @@ def _summary(per_language, metric, **details):
     return entry
 
 
-def _run_tatoeba(encode, path, languages, options):
+def _prepare_tatoeba(path, languages, options):
     data = read_tatoeba(path)
     chosen = _select(list(data), languages, "tatoeba")
-    results = {code: bitext_retrieval(encode, *data[code]) for code in chosen}
-    details = {
-        code: {
-            "source_to_target": _percent(r["source_to_target"]),
-            "target_to_source": _percent(r["target_to_source"]),
-            "num_pairs": r["num_pairs"],
-            "num_skipped": r["num_skipped"],
+
+    def run(encode):
+        results = {code: bitext_retrieval(encode, *data[code]) for code in chosen}
+        details = {
+            code: {
+                "source_to_target": _percent(r["source_to_target"]),
+                "target_to_source": _percent(r["target_to_source"]),
+                "num_pairs": r["num_pairs"],
+                "num_skipped": r["num_skipped"],
+            }
+            for code, r in results.items()
         }
-        for code, r in results.items()
-    }
-    return _summary(
-        {c: r["accuracy"] for c, r in results.items()}, "accuracy", details=details
-    )
+        return _summary(
+            {c: r["accuracy"] for c, r in results.items()}, "accuracy", details=details
+        )
+
+    return run
 
 
-def _run_sts(encode, data, languages, task):
+def _prepare_sts(data, languages, task):
     chosen = _select(list(data), languages, task)
-    results = {key: sts(encode, *data[key]) for key in chosen}
-    details = {
-        k: {"num_pairs": r["num_pairs"], "num_blank": r["num_blank"]}
-        for k, r in results.items()
-    }
-    return _summary(
-        {k: r["spearman"] for k, r in results.items()}, "spearman", details=details
-    )
+
+    def run(encode):
+        results = {key: sts(encode, *data[key]) for key in chosen}
+        details = {
+            k: {"num_pairs": r["num_pairs"], "num_blank": r["num_blank"]}
+            for k, r in results.items()
+        }
+        return _summary(
+            {k: r["spearman"] for k, r in results.items()}, "spearman", details=details
+        )
+
+    return run
 
 
-def _run_sib200(encode, path, languages, options):
+def _prepare_sib200(path, languages, options):
     train_language = options.get("sib200_train_language", "eng_Latn")
+    classifier = options.get("sib200_classifier", "logistic")
     train = read_sib200(path, "train", [train_language])[train_language]
     test = read_sib200(path, "test")
     chosen = _select(list(test), languages, "sib200")
-    result = classification_transfer(
-        encode,
-        train,
-        {lang: test[lang] for lang in chosen},
-        classifier=options.get("sib200_classifier", "logistic"),
-    )
-    return _summary(
-        result["per_language"],
-        "accuracy",
-        train_language=train_language,
-        classifier=options.get("sib200_classifier", "logistic"),
-        num_train=result["num_train"],
-    )
+
+    def run(encode):
+        result = classification_transfer(
+            encode, train, {lang: test[lang] for lang in chosen}, classifier=classifier
+        )
+        return _summary(
+            result["per_language"],
+            "accuracy",
+            train_language=train_language,
+            classifier=classifier,
+            num_train=result["num_train"],
+        )
+
+    return run
 
 
-def _run_ntrex(encode, path, languages, options):
+def _prepare_ntrex(path, languages, options):
     lines = options.get("ntrex_lines", NTREX_HELD_OUT)
+    span = None if lines is None else list(line_range(lines))  # a bad range fails here
     data = read_ntrex(path, lines=lines)
     chosen = _select(list(data), languages, "ntrex")
-    result = multiparallel_retrieval(encode, {k: data[k] for k in chosen})
-    matrix = [[_percent(v) for v in row] for row in result["matrix"]]
-    span = None if lines is None else list(line_range(lines))
-    return _summary(
-        result["per_language"],
-        "accuracy",
-        languages=result["languages"],
-        matrix=matrix,
-        lines=span,
-        num_sentences=result["num_sentences"],
-        num_skipped=result["num_skipped"],
-    )
+
+    def run(encode):
+        result = multiparallel_retrieval(encode, {k: data[k] for k in chosen})
+        matrix = [[_percent(v) for v in row] for row in result["matrix"]]
+        return _summary(
+            result["per_language"],
+            "accuracy",
+            languages=result["languages"],
+            matrix=matrix,
+            lines=span,
+            num_sentences=result["num_sentences"],
+            num_skipped=result["num_skipped"],
+        )
+
+    return run
+
+
+def prepare_task(name, path, languages=None, **options):
+    """Reads one named task's data and checks its language selection, before any encoding.
+
+    Args: as `run_task`.
+
+    Returns:
+        A function `run(encode) -> report entry`.
+    """
+    if name == "tatoeba":
+        return _prepare_tatoeba(path, languages, options)
+    if name == "sts17":
+        return _prepare_sts(read_sts17(path), languages, "sts17")
+    if name == "stsb":
+        return _prepare_sts(read_stsb_multi_mt(path), languages, "stsb")
+    if name == "sib200":
+        return _prepare_sib200(path, languages, options)
+    if name == "ntrex":
+        return _prepare_ntrex(path, languages, options)
+    raise ValueError(f"Unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+
+
+def prepare_tasks(task_specs, languages=None, **options):
+    """`prepare_task` for every `NAME=PATH` spec: `[(name, run), ...]`.
+
+    Every task is read and checked first, so a task that matches no language
+    fails before anything is encoded.
+    """
+    return [(name, prepare_task(name, path, languages, **options))
+            for name, path in parse_task_specs(task_specs)]
 
 
 def run_task(encode, name, path, languages=None, **options):
@@ -203,17 +248,7 @@ def run_task(encode, name, path, languages=None, **options):
         dict with `per_language`, `mean` (percentages: accuracy x 100,
         Spearman x 100), `metric` and task-specific details.
     """
-    if name == "tatoeba":
-        return _run_tatoeba(encode, path, languages, options)
-    if name == "sts17":
-        return _run_sts(encode, read_sts17(path), languages, "sts17")
-    if name == "stsb":
-        return _run_sts(encode, read_stsb_multi_mt(path), languages, "stsb")
-    if name == "sib200":
-        return _run_sib200(encode, path, languages, options)
-    if name == "ntrex":
-        return _run_ntrex(encode, path, languages, options)
-    raise ValueError(f"Unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    return prepare_task(name, path, languages, **options)(encode)
 
 
 def evaluate_tasks(
@@ -232,11 +267,15 @@ def evaluate_tasks(
     undefined). With `output`, it is written as JSON there, as a CSV beside
     it (`.csv`), and with `plots=True` as PNG bar charts per task plus the
     language-by-language NTREX retrieval heatmap (`<stem>.<task>.png`).
+    Every task is read and checked before the first is encoded, and the
+    report is rewritten after each task, so a failure or an interruption
+    keeps the tasks that finished.
 
     Args:
         encoder: a keras-hub `TextEmbedder` or an `encode` callable.
         task_specs: list of `"NAME=PATH"` strings or a dict `{name: path}`,
-            names from `tatoeba`, `sts17`, `stsb`, `sib200`, `ntrex`.
+            names from `tatoeba`, `sts17`, `stsb`, `sib200`, `ntrex`; or
+            the output of `prepare_tasks`.
         languages: optional list of language codes (see `language_matches`).
             Defaults to `None` (every language of every task).
         output: optional str or path of the JSON report. Defaults to `None`.
@@ -247,15 +286,20 @@ def evaluate_tasks(
     Returns:
         The report dict (JSON-serialisable).
     """
-    specs = parse_task_specs(task_specs)
+    prepared = (
+        task_specs
+        if isinstance(task_specs, list) and task_specs and callable(task_specs[0][1])
+        else prepare_tasks(task_specs, languages, **options)
+    )
     encode = as_encode_fn(encoder, batch_size=batch_size)
     report = {}
-    for name, path in specs:
-        logger.info("evaluating %s on %s", name, path)
-        report[name] = run_task(encode, name, path, languages, **options)
+    for index, (name, run) in enumerate(prepared):
+        logger.info("evaluating %s", name)
+        report[name] = run(encode)
         logger.info("%s mean: %s", name, report[name]["mean"])
-    if output is not None:
-        write_report(report, output, plots=plots)
+        if output is not None:
+            last = index == len(prepared) - 1
+            write_report(report, output, plots=plots and last)
     return report
 
 
