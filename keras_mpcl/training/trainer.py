@@ -76,6 +76,15 @@ class _LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
+class _TrainingLog(keras.callbacks.CSVLogger):
+    """`CSVLogger` without the empty `val_*` columns it adds when a run has no validation data."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted(logs or {})
+        super().on_epoch_end(epoch, logs)
+
+
 class RandomStateBackup(keras.callbacks.Callback):
     """Makes dropout's randomness resume exactly with `BackupAndRestore`.
 
@@ -482,7 +491,7 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                 verbose=verbose,
             ))
         fit_callbacks.append(
-            keras.callbacks.CSVLogger(str(out / "training_log.csv"), append=bool(resumed_from))
+            _TrainingLog(str(out / "training_log.csv"), append=bool(resumed_from))
         )
         if config.train.tensorboard:
             if importlib.util.find_spec("tensorboard") is None:

@@ -47,6 +47,7 @@ def test_fit_decreases_loss_and_writes_the_run(tmp_path):
     with open(out / "training_log.csv") as file:
         rows = list(csv.DictReader(file))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert set(rows[0]) == {"epoch", "learning_rate", "loss"}  # no empty val_* columns
     assert float(rows[0]["learning_rate"]) > float(rows[-1]["learning_rate"])
     assert (out / "config.toml").is_file() and (out / "retrieval.json").is_file()
     assert (out / "tensorboard").is_dir() or not _has_tensorboard()
