@@ -76,8 +76,10 @@ ShardSpec.__doc__ = """What one input pipeline must produce.
     `num_shards` / `shard_index`: this pipeline's disjoint share of the groups
     (one share per worker). `replicas_per_batch`: how many replicas one batch
     of the pipeline feeds, i.e. multiply the per-replica `groups_per_batch`
-    by it (1 on TensorFlow and PyTorch, whose replicas get their own batches;
-    the number of devices on JAX, whose batches are global).
+    by it: the replicas of this worker on TensorFlow (each global batch is
+    cut into one slice of whole groups per replica), the number of devices
+    on JAX (Keras splits the global batch), 1 on PyTorch (one process per
+    replica).
     """
 
 
@@ -425,6 +427,73 @@ def simulate_cpu_devices(count):
             )
 
 
+class AllReducedClippingAdamW(keras.optimizers.AdamW):
+    """AdamW that clips by global norm the gradient summed over TensorFlow replicas.
+
+    Keras' optimizer clips each replica's own gradient before the replicas'
+    gradients are summed, so under a `tf.distribute` strategy
+    `global_clipnorm` bounds every share instead of the step's gradient,
+    and a multi-device run drifts from the single-device run on the same
+    global batches. This subclass sums first, then clips, as JAX
+    (`DataParallel`) and PyTorch (DDP) do. Without a strategy it is AdamW.
+
+    Args:
+        all_reduced_clipnorm: float. The bound on the global norm of the
+            summed gradient.
+        **kwargs: `keras.optimizers.AdamW` arguments, without clipping ones.
+    """
+
+    def __init__(self, all_reduced_clipnorm, **kwargs):
+        super().__init__(**kwargs)
+        self.all_reduced_clipnorm = float(all_reduced_clipnorm)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        # The one override, of Keras' TensorFlow optimizer (keras 3.x).
+        import tensorflow as tf
+
+        pairs = list(super()._all_reduce_sum_gradients(grads_and_vars))
+        clipped, _ = tf.clip_by_global_norm([g for g, _ in pairs], self.all_reduced_clipnorm)
+        # Dense, as Keras' own clipping leaves them: Adam's update of a sparse
+        # (embedding) gradient would differ from the single-device one.
+        clipped = [None if g is None else tf.convert_to_tensor(g) for g in clipped]
+        return list(zip(clipped, [v for _, v in pairs]))
+
+    def get_config(self):
+        return {**super().get_config(), "all_reduced_clipnorm": self.all_reduced_clipnorm}
+
+
+def split_global_batches(dataset, num_slices):
+    """Cuts each `(texts, group_ids)` batch of a `tf.data.Dataset` into `num_slices` elements.
+
+    Slice `r` of a batch of `N` rows is rows `r * N / num_slices` to
+    `(r + 1) * N / num_slices - 1`; with batches of whole groups of equal
+    size (as `group_dataset` makes them) and `N` a multiple of `num_slices`
+    groups, every slice holds whole groups.
+
+    Examples:
+
+    >>> import tensorflow as tf
+    >>> batches = tf.data.Dataset.from_tensors(
+    ...     (tf.constant(["a", "b", "c", "d"]), tf.constant([0, 0, 1, 1])))
+    >>> [ids.tolist() for _, ids in split_global_batches(batches, 2).as_numpy_iterator()]
+    [[0, 0], [1, 1]]
+    """
+    import tensorflow as tf
+
+    if num_slices == 1:
+        return dataset
+
+    def cut(*batch):
+        return tf.data.Dataset.from_tensor_slices(
+            tf.nest.map_structure(
+                lambda t: tf.reshape(t, tf.concat([[num_slices, -1], tf.shape(t)[1:]], 0)),
+                batch,
+            )
+        )
+
+    return dataset.flat_map(cut)
+
+
 @dataclasses.dataclass
 class DistributionSetup:
     """What `configure` set up: build and compile the model under `scope()`.
@@ -459,11 +528,13 @@ class DistributionSetup:
 
     def shard_spec(self):
         """The `ShardSpec` the input pipeline of this worker must follow."""
-        per_batch = self.num_replicas if self.backend == "jax" else 1
         if self.backend == "jax":
             # Keras' DataParallel splits the global batches itself (across
             # processes too), so every process reads the same global stream.
-            return ShardSpec(1, 0, per_batch)
+            return ShardSpec(1, 0, self.num_replicas)
+        # TensorFlow: global batches for this worker's replicas (cut per
+        # replica by `distribute_dataset`); PyTorch: one process per replica.
+        per_batch = self.num_replicas // self.num_workers if self.backend == "tensorflow" else 1
         return ShardSpec(self.num_workers, self.worker_index, per_batch)
 
     def distribute_dataset(self, dataset_fn):
@@ -484,12 +555,19 @@ class DistributionSetup:
             import tensorflow as tf
 
             def replica_dataset(input_context):
-                spec = ShardSpec(
-                    input_context.num_input_pipelines,
-                    input_context.input_pipeline_id,
-                    1,
+                # Each pipeline reads global batches (for its worker's replicas)
+                # and cuts each into consecutive per-replica elements of whole
+                # groups; the strategy hands a worker's replicas consecutive
+                # elements, so one step trains on one global batch, as on one
+                # device. (Replicas reading their own consecutive batches could
+                # put one group on two replicas of a step at an epoch boundary.)
+                replicas = (
+                    input_context.num_replicas_in_sync // input_context.num_input_pipelines
                 )
-                return dataset_fn(spec)
+                spec = ShardSpec(
+                    input_context.num_input_pipelines, input_context.input_pipeline_id, replicas
+                )
+                return split_global_batches(dataset_fn(spec), replicas)
 
             return self.engine.distribute_datasets_from_function(
                 replica_dataset,

@@ -264,13 +264,16 @@ def _check_resumable(output_dir, config):
     return int(epoch) * config.train.checkpoint_every
 
 
-def make_optimizer(config, randomly_initialised):
+def make_optimizer(config, randomly_initialised, setup=None):
     """AdamW with `WarmupLinearDecay`, clipping and no decay of biases / norms.
 
     Args:
         config: `TrainingConfig` (`[optimizer]`, `train.steps`).
         randomly_initialised: bool. Use `optimizer.random_init_learning_rate`
             (when set) as the peak.
+        setup: optional `keras_mpcl.distribution.DistributionSetup` of the
+            run; several TensorFlow replicas clip their summed gradient.
+            Defaults to `None` (one device).
     """
     opt = config.optimizer
     peak = opt.learning_rate
@@ -282,11 +285,19 @@ def make_optimizer(config, randomly_initialised):
         warmup_steps=config.warmup_steps(),
         end=opt.end_learning_rate,
     )
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule,
-        weight_decay=opt.weight_decay,
-        global_clipnorm=opt.clipnorm or None,
-    )
+    if opt.clipnorm and setup is not None and setup.backend == "tensorflow" and (
+        setup.num_replicas > 1
+    ):
+        # Keras would clip each replica's share; clip the summed gradient.
+        optimizer = distribution.AllReducedClippingAdamW(
+            opt.clipnorm, learning_rate=schedule, weight_decay=opt.weight_decay
+        )
+    else:
+        optimizer = keras.optimizers.AdamW(
+            learning_rate=schedule,
+            weight_decay=opt.weight_decay,
+            global_clipnorm=opt.clipnorm or None,
+        )
     # BERT practice: no weight decay on biases and LayerNorm scales / offsets.
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
@@ -437,7 +448,7 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
 
         with setup.scope():
             encoder.compile(
-                optimizer=make_optimizer(config, from_scratch),
+                optimizer=make_optimizer(config, from_scratch, setup),
                 loss=make_loss(config),
                 jit_compile=config.train.jit_compile,
             )

@@ -78,6 +78,15 @@ def test_torch_ddp_gloo_matches_global_batch():
     }, checks
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_multi_device_training_equals_single_device_training(backend, tmp_path):
+    # Issue #11: TensorFlow replicas used to read their own consecutive batches.
+    if keras.backend.backend() != backend:
+        pytest.skip(f"runs in the {backend} run of the suite")
+    checks = _run([sys.executable, str(HERE / "train_equality_check.py"), str(tmp_path)], backend)
+    assert set(checks) == {"train_equal", "no_repeats"}, checks
+
+
 @pytest.mark.slow
 def test_recipe_trains_a_tiny_bert_on_strings_on_two_devices(tmp_path):
     """End to end: the multi-device recipe on its `TrainingConfig`, a tiny random BERT.
