@@ -586,7 +586,8 @@ class DistributionSetup:
         (`build_model`), and Keras' `fit` runs the replicas. JAX and one
         device: the model's own `fit` on `dataset_fn`'s batches. PyTorch DDP:
         `ddp_fit` with the compiled loss and optimizer for
-        `epochs * steps_per_epoch` steps (Keras callbacks are not run there).
+        `epochs * steps_per_epoch` steps; it runs no Keras callbacks, so
+        `callbacks` (or any argument but `verbose`) is refused there.
 
         Args:
             model: a model compiled under `scope()` with the MPCL loss.
@@ -601,6 +602,21 @@ class DistributionSetup:
             A dict of per-epoch (per-step under DDP) `"loss"` values.
         """
         if self.backend == "torch" and self.strategy == "ddp":
+            # `ddp_fit` runs no Keras callbacks: refuse them rather than drop
+            # checkpoints, resumption or logs without a word.
+            dropped = sorted(
+                key for key, value in kwargs.items()
+                if key != "verbose" and not (key == "shuffle" and value is False)
+                and not (key == "callbacks" and not value)
+            )
+            if dropped:
+                raise ValueError(
+                    f"Under torchrun / DDP, `fit` runs `ddp_fit`, which does not support "
+                    f"{', '.join(f'`{k}`' for k in dropped)} (no Keras callbacks: no "
+                    "BackupAndRestore, checkpoints, CSVLogger or TensorBoard). Remove them "
+                    "and save the model after `fit` returns, or train on TensorFlow or JAX, "
+                    "whose multi-device `fit` runs callbacks."
+                )
             history = ddp_fit(
                 model,
                 dataset_fn(self.shard_spec()),

@@ -108,3 +108,16 @@ def test_ddp_fit_is_torch_only_and_validates_steps():
         distribution.ddp_fit(model, [(EMBEDDINGS, IDS)], steps=0, **kwargs)
     history = distribution.ddp_fit(model, [(EMBEDDINGS, IDS)], steps=3, verbose=0, **kwargs)
     assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
+
+
+def test_ddp_fit_refuses_callbacks_instead_of_dropping_them():
+    # Issue #11: checkpoints, resumption, CSV and TensorBoard silently did not run.
+    from keras_mpcl.distribution import DistributionSetup
+
+    setup = DistributionSetup(backend="torch", strategy="ddp", num_replicas=2,
+                              num_workers=2, worker_index=0)
+    callback = keras.callbacks.CSVLogger("log.csv")
+    with pytest.raises(ValueError, match="does not support `callbacks`.*no Keras callbacks"):
+        setup.fit(None, lambda spec: None, steps_per_epoch=1, callbacks=[callback])
+    with pytest.raises(ValueError, match="does not support `class_weight`, `shuffle`"):
+        setup.fit(None, lambda spec: None, steps_per_epoch=1, shuffle=True, class_weight={})
