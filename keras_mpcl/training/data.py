@@ -122,6 +122,24 @@ def split_groups(groups, data):
     return RunData(train=train, held_out=held_out, train_languages=tuple(train.languages))
 
 
+def check_batching(run_data, config):
+    """Raises if the config's batches cannot be drawn from `run_data` (before any model is built)."""
+    effective = config.effective()
+    group_size = effective["group_size"]
+    languages = list(run_data.train_languages)
+    if group_size > len(languages):
+        raise ValueError(
+            f"`data.group_size` = {group_size} exceeds the {len(languages)} training "
+            f"languages {languages}. Fix it with `--set data.group_size={len(languages)}`."
+        )
+    anchor = effective["anchor"]
+    if anchor is not None and anchor not in languages:
+        raise ValueError(
+            f"`data.anchor_language` = {anchor!r} is not a training language "
+            f"{languages}. Fix it with `--set data.anchor_language=...`."
+        )
+
+
 def training_dataset(run_data, config, skip_steps=0, spec=None):
     """The endless, seeded batch stream of a run, starting after `skip_steps` batches.
 
@@ -137,20 +155,10 @@ def training_dataset(run_data, config, skip_steps=0, spec=None):
             shard of the groups and how many replicas one batch feeds.
             Defaults to `None` (one pipeline, one replica).
     """
+    check_batching(run_data, config)
     effective = config.effective()
-    group_size = effective["group_size"]
+    group_size, anchor = effective["group_size"], effective["anchor"]
     languages = list(run_data.train_languages)
-    if group_size > len(languages):
-        raise ValueError(
-            f"`data.group_size` = {group_size} exceeds the {len(languages)} training "
-            f"languages {languages}. Fix it with `--set data.group_size={len(languages)}`."
-        )
-    anchor = effective["anchor"]
-    if anchor is not None and anchor not in languages:
-        raise ValueError(
-            f"`data.anchor_language` = {anchor!r} is not a training language "
-            f"{languages}. Fix it with `--set data.anchor_language=...`."
-        )
     groups, replicas = run_data.train, 1
     if spec is not None:
         if spec.num_shards > 1:

@@ -421,6 +421,7 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
         groups = run_data_lib.read_groups(config.data)
         run_data = run_data_lib.split_groups(groups, config.data)
         _say(str(groups.summary()), verbose)  # what was merged, dropped and kept
+        run_data_lib.check_batching(run_data, config)  # before the (slow) encoder is built
         _say(
             f"Data: {len(run_data.train)} training groups in {list(run_data.train_languages)}; "
             f"{0 if run_data.held_out is None else len(run_data.held_out)} held-out groups; "

@@ -210,3 +210,15 @@ def test_length_buckets_train_and_xla_or_jax_jit_is_a_config_error(tmp_path):
         jitted = tiny_config(tmp_path / "jit", ["train.length_buckets=3", "train.jit_compile=true"])
         with pytest.raises(ConfigError, match="train.jit_compile=false"):
             train(jitted)
+
+
+def test_batching_is_checked_before_the_encoder_is_built(tmp_path, monkeypatch):
+    from keras_mpcl.training import trainer
+
+    def not_yet(*args, **kwargs):
+        raise AssertionError("the encoder was built before the config was checked")
+
+    monkeypatch.setattr(trainer, "build_run_encoder", not_yet)
+    config = tiny_config(tmp_path, ["held_out_languages=es", "data.group_size=4"])
+    with pytest.raises(ValueError, match="exceeds the 3 training languages"):
+        train(config)
