@@ -24,7 +24,7 @@ for backend in $BACKENDS; do
   once=1
   [ "$backend" = tensorflow ] && once=0
   KERAS_BACKEND=$backend KERAS_MPCL_SKIP_BACKEND_INDEPENDENT=$once \
-    "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@" >"$logs/$backend.log" 2>&1 &
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=25 "$@" >"$logs/$backend.log" 2>&1 &
   pids+=($!)
 done
 
