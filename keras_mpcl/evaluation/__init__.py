@@ -1,56 +1,49 @@
 """Evaluation of sentence encoders: retrieval, mining, STS, classification, reports.
 
-Names are imported on first use (PEP 562): `keras-mpcl --help` and the
-NumPy-only parts then start without loading Keras and TensorFlow.
+Everything here runs on NumPy except `EvaluationCallback`, a Keras callback,
+which is imported on first use (PEP 562) so that `keras-mpcl --help` and
+NumPy-only evaluation start without loading Keras and TensorFlow.
 """
 
-import importlib
-
-_EXPORTS = {
-    "EvaluationCallback": "keras_mpcl.evaluation.callback",
-    "LabelledTexts": "keras_mpcl.evaluation.classification",
-    "align_parallel": "keras_mpcl.evaluation.classification",
-    "classification_transfer": "keras_mpcl.evaluation.classification",
-    "read_sib200": "keras_mpcl.evaluation.classification",
-    "as_encode_fn": "keras_mpcl.evaluation.encoding",
-    "l2_normalize": "keras_mpcl.evaluation.encoding",
-    "MiningSet": "keras_mpcl.evaluation.mining",
-    "best_threshold": "keras_mpcl.evaluation.mining",
-    "bitext_mining": "keras_mpcl.evaluation.mining",
-    "margin_score": "keras_mpcl.evaluation.mining",
-    "mine": "keras_mpcl.evaluation.mining",
-    "mine_from_neighbours": "keras_mpcl.evaluation.mining",
-    "precision_recall_f1": "keras_mpcl.evaluation.mining",
-    "read_bucc": "keras_mpcl.evaluation.mining",
-    "MTEBEncoder": "keras_mpcl.evaluation.mteb",
-    "multiparallel_retrieval": "keras_mpcl.evaluation.multiparallel",
-    "read_ntrex": "keras_mpcl.evaluation.multiparallel",
-    "TASKS": "keras_mpcl.evaluation.report",
-    "evaluate_tasks": "keras_mpcl.evaluation.report",
-    "prepare_tasks": "keras_mpcl.evaluation.report",
-    "write_report": "keras_mpcl.evaluation.report",
-    "bitext_retrieval": "keras_mpcl.evaluation.retrieval",
-    "read_tatoeba": "keras_mpcl.evaluation.retrieval",
-    "tatoeba": "keras_mpcl.evaluation.retrieval",
-    "mutual_topk_similarity": "keras_mpcl.evaluation.search",
-    "topk_similarity": "keras_mpcl.evaluation.search",
-    "read_sts17": "keras_mpcl.evaluation.sts",
-    "read_stsb_multi_mt": "keras_mpcl.evaluation.sts",
-    "spearman": "keras_mpcl.evaluation.sts",
-    "sts": "keras_mpcl.evaluation.sts",
-}
+from keras_mpcl.evaluation.classification import LabelledTexts
+from keras_mpcl.evaluation.classification import align_parallel
+from keras_mpcl.evaluation.classification import classification_transfer
+from keras_mpcl.evaluation.classification import read_sib200
+from keras_mpcl.evaluation.encoding import as_encode_fn
+from keras_mpcl.evaluation.encoding import l2_normalize
+from keras_mpcl.evaluation.mining import MiningSet
+from keras_mpcl.evaluation.mining import best_threshold
+from keras_mpcl.evaluation.mining import bitext_mining
+from keras_mpcl.evaluation.mining import margin_score
+from keras_mpcl.evaluation.mining import mine
+from keras_mpcl.evaluation.mining import mine_from_neighbours
+from keras_mpcl.evaluation.mining import precision_recall_f1
+from keras_mpcl.evaluation.mining import read_bucc
+from keras_mpcl.evaluation.mteb import MTEBEncoder
+from keras_mpcl.evaluation.multiparallel import multiparallel_retrieval
+from keras_mpcl.evaluation.multiparallel import read_ntrex
+from keras_mpcl.evaluation.report import TASKS
+from keras_mpcl.evaluation.report import evaluate_tasks
+from keras_mpcl.evaluation.report import prepare_tasks
+from keras_mpcl.evaluation.report import write_report
+from keras_mpcl.evaluation.retrieval import bitext_retrieval
+from keras_mpcl.evaluation.retrieval import read_tatoeba
+from keras_mpcl.evaluation.retrieval import tatoeba
+from keras_mpcl.evaluation.search import mutual_topk_similarity
+from keras_mpcl.evaluation.search import topk_similarity
+from keras_mpcl.evaluation.sts import read_sts17
+from keras_mpcl.evaluation.sts import read_stsb_multi_mt
+from keras_mpcl.evaluation.sts import spearman
+from keras_mpcl.evaluation.sts import sts
 
 
 def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+    if name == "EvaluationCallback":
+        from keras_mpcl.evaluation.callback import EvaluationCallback
 
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+        globals()[name] = EvaluationCallback
+        return EvaluationCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
