@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   keras-mpcl train --config recipes/configs/cpu_smoke.toml --set loss.objective=cl
   keras-mpcl embed --model runs/keras-mpcl/encoder --input sentences.txt --output emb.npy
   keras-mpcl evaluate --model runs/keras-mpcl/encoder --task ntrex=../shared/data/ntrex128 --output report.json
+  keras-mpcl export --model runs/keras-mpcl/encoder --format sentence-transformers --output my-model
 """
 
 
@@ -58,7 +59,7 @@ def _add_embed_arguments(parser):
 
 
 def build_parser():
-    """The `keras-mpcl` argument parser with its three subcommands."""
+    """The `keras-mpcl` argument parser with its subcommands."""
     from keras_mpcl.evaluation.cli import add_evaluate_arguments
     from keras_mpcl.version import __version__
 
@@ -78,7 +79,32 @@ def build_parser():
         "embed", help="embed texts (one per line) into a .npy file"))
     add_evaluate_arguments(commands.add_parser(
         "evaluate", help="evaluate an encoder on retrieval / STS / classification tasks"))
+    _add_export_arguments(commands.add_parser(
+        "export", help="write an encoder as a sentence-transformers or keras-hub folder, "
+        "with a model card"))
     return parser
+
+
+def _add_export_arguments(parser):
+    parser.add_argument("--model", required=True, metavar="DIR",
+                        help="the encoder folder (`keras-mpcl train` writes <output>/encoder)")
+    parser.add_argument("--format", default="sentence-transformers",
+                        choices=("sentence-transformers", "keras-hub"),
+                        help="folder format (default: sentence-transformers)")
+    parser.add_argument("--output", required=True, metavar="DIR", help="folder to write")
+
+
+def run_export(args):
+    """Loads `--model` like every command does and writes it in `--format` to `--output`."""
+    from keras_mpcl.evaluation.cli import load_encoder
+    from keras_mpcl.models import export_encoder
+
+    encoder = load_encoder(args.model)
+    model = pathlib.Path(args.model)
+    out = export_encoder(encoder, args.output, format=args.format,
+                         trained_folder=model if model.is_dir() else None)
+    print(f"Wrote a {args.format} folder with its model card to {out}")
+    return 0
 
 
 def run_train(args):
@@ -217,6 +243,8 @@ def main(argv=None):
             return run_train(args)
         if args.command == "embed":
             return run_embed(args)
+        if args.command == "export":
+            return run_export(args)
         from keras_mpcl.evaluation.cli import run_evaluate
 
         run_evaluate(args)

@@ -4,9 +4,14 @@ from keras_mpcl.models.builders import ARCHITECTURES
 from keras_mpcl.models.builders import EncoderConfig
 from keras_mpcl.models.builders import build_encoder
 from keras_mpcl.models.encode import encode
+from keras_mpcl.models.export import FORMATS as EXPORT_FORMATS
+from keras_mpcl.models.export import export_encoder
+from keras_mpcl.models.export import export_sentence_transformers
 from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
 from keras_mpcl.models.hf_bert_tokenizer import normalize_text
 from keras_mpcl.models.length_buckets import call_in_length_buckets
+from keras_mpcl.models.model_card import model_card_text
+from keras_mpcl.models.model_card import write_model_card
 from keras_mpcl.models.presets import PresetUnavailableError
 from keras_mpcl.models.presets import offline_minilm_path
 from keras_mpcl.models.remat import rematerialize
@@ -19,6 +24,7 @@ from keras_mpcl.models.vocabulary import train_wordpiece_tokenizer
 __all__ = [
     "ARCHITECTURES",
     "BertSentenceEncoder",
+    "EXPORT_FORMATS",
     "EncoderConfig",
     "HFBertTokenizer",
     "POOLING_MODES",
@@ -27,9 +33,13 @@ __all__ = [
     "build_encoder",
     "call_in_length_buckets",
     "encode",
+    "export_encoder",
+    "export_sentence_transformers",
+    "model_card_text",
     "normalize_text",
     "offline_minilm_path",
     "rematerialize",
     "train_sentencepiece_tokenizer",
     "train_wordpiece_tokenizer",
+    "write_model_card",
 ]

@@ -15,6 +15,8 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_mpcl.models import model_card
+
 FORMATS = ("sentence-transformers", "keras-hub")
 
 _DENSE_ACTIVATIONS = {
@@ -271,26 +273,38 @@ def _version():
     return __version__
 
 
-def export_encoder(encoder, output, format="sentence-transformers"):
-    """Writes `encoder` in a deployable format.
+def export_encoder(encoder, output, format="sentence-transformers", trained_folder=None):
+    """Writes `encoder` in a deployable format, with a model card.
 
     Args:
         encoder: a keras-mpcl sentence encoder.
-        output: str or path-like. The folder to write.
+        output: str or path-like. The folder to write (replaced if present).
         format: str. `"sentence-transformers"` (`export_sentence_transformers`)
             or `"keras-hub"` (`save_to_preset`, loaded by
             `keras_hub.models.TextEmbedder.from_preset` once `keras_mpcl`
             is imported). Defaults to `"sentence-transformers"`.
+        trained_folder: optional str or path-like. The folder `keras-mpcl
+            train` wrote the encoder to: its training facts and plot go into
+            the model card. Defaults to `None` (a card without training facts).
 
     Returns:
         The `pathlib.Path` of the folder.
     """
     if format not in FORMATS:
         raise ValueError(f"`format` should be one of {FORMATS}. Received: `format` = {format!r}")
+    out = pathlib.Path(output)
+    if trained_folder is not None and out.resolve() == pathlib.Path(trained_folder).resolve():
+        raise ValueError(f"`output` {out} is the model folder itself; choose another folder")
     if format == "keras-hub":
-        out = pathlib.Path(output)
         if out.exists():
             shutil.rmtree(out)
         encoder.save_to_preset(str(out))
-        return out
-    return export_sentence_transformers(encoder, output)
+    else:
+        export_sentence_transformers(encoder, out)
+    facts = None if trained_folder is None else model_card.read_facts(trained_folder)
+    if facts is not None:
+        model_card.write_facts(out, facts)
+        if facts.get("plot") and (pathlib.Path(trained_folder) / facts["plot"]).is_file():
+            shutil.copy(pathlib.Path(trained_folder) / facts["plot"], out / facts["plot"])
+    model_card.write_model_card(out, facts, format=format)
+    return out

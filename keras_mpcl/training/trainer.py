@@ -17,6 +17,7 @@ from keras_mpcl.backend import reseed_host_generators
 from keras_mpcl.losses import MultiPositiveContrastiveLoss
 from keras_mpcl.models.remat import rematerialize
 from keras_mpcl.training import data as run_data_lib
+from keras_mpcl.models import model_card
 from keras_mpcl.training import report
 from keras_mpcl.training.config import ConfigError
 from keras_mpcl.training.config import TrainingConfig
@@ -217,6 +218,46 @@ def _freeze_unused_pooler(encoder):
     for layer in getattr(encoder.backbone, "layers", []):
         if layer.name == "pooled_dense":
             layer.trainable = False
+
+
+def _training_facts(config, run_data, groups, encoder, setup, effective, from_scratch,
+                    description, before):
+    """What `model_card` reports of a run, all JSON-serialisable."""
+    from keras_mpcl.version import __version__
+
+    opt = config.optimizer
+    peak = opt.random_init_learning_rate if from_scratch and opt.random_init_learning_rate \
+        else opt.learning_rate
+    return {
+        "base_model": model_card.base_model_name(
+            description if from_scratch else config.encoder.source),
+        "parameters": int(encoder.count_params()),
+        "data_source": config.data.source,
+        "data_path": str(config.data.path),
+        "data_description": groups.summary().source,
+        "languages": list(run_data.train_languages),
+        "train_groups": len(run_data.train),
+        "held_out_groups": 0 if run_data.held_out is None else len(run_data.held_out),
+        "loss": {"objective": config.loss.objective, "variant": config.loss.variant,
+                 "anchors": effective["anchors"], "temperature": config.loss.temperature},
+        "groups_per_batch": effective["groups_per_batch"],
+        "group_size": effective["group_size"],
+        "anchor_language": effective["anchor"],
+        "replicas": setup.num_replicas,
+        "steps": config.train.steps,
+        "learning_rate": peak,
+        "max_length": int(encoder.preprocessor.sequence_length),
+        "precision": config.train.precision,
+        "seed": config.train.seed,
+        "backend": keras.backend.backend(),
+        "strategy": setup.strategy,
+        "device": ", ".join(keras.distribution.list_devices()),
+        "keras_version": keras.__version__,
+        "keras_mpcl_version": __version__,
+        "before": before,
+        "after": None,
+        "plot": None,
+    }
 
 
 def training_texts(run_data):
@@ -533,7 +574,13 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
         preset_dir = out / PRESET_DIR
         encoder.save_to_preset(str(preset_dir))
         shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
-        _say(f"Saved the trained encoder (keras-hub preset) to {preset_dir}", verbose)
+        facts = _training_facts(config, run_data, groups, encoder, setup, effective,
+                                from_scratch, description, before)
+        facts["seconds"] = time.perf_counter() - start
+        model_card.write_facts(preset_dir, facts)
+        model_card.write_model_card(preset_dir, facts)
+        _say(f"Saved the trained encoder (keras-hub preset, model card README.md) to "
+             f"{preset_dir}", verbose)
 
         plot = None
         if held_out is not None:
@@ -555,6 +602,8 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                         title=f"{config.loss.objective.upper()} training, held-out retrieval",
                     )
                     _say(f"Plot written to {plot}", verbose)
+                    shutil.copy(plot, preset_dir / PLOT_FILE)  # shown by the model card
+                    facts["plot"] = PLOT_FILE
                 except Exception as error:  # the numbers are written; a plot is extra
                     warnings.warn(
                         f"No plot written ({type(error).__name__}: {error}); the held-out "
@@ -562,6 +611,9 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                         "the plot, or set `eval.plot = false`.",
                         stacklevel=2,
                     )
+            facts.update(after=after, seconds=time.perf_counter() - start)
+            model_card.write_facts(preset_dir, facts)
+            model_card.write_model_card(preset_dir, facts)
     finally:
         keras.config.set_dtype_policy(previous_policy)
         if setup.strategy != "none":
