@@ -4,7 +4,7 @@ Not marked `backend_independent`: cheap enough to run under every backend,
 as the issue asks of each of its regression tests.
 """
 
-import multiprocessing
+import threading
 import time
 
 import numpy as np
@@ -23,25 +23,23 @@ def _files(folder, columns):
 
 
 def _timed(function, seconds=20):
-    """Runs `function` in a child process: a spinning pipeline fails the test, not the suite."""
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
+    """Runs `function` in a daemon thread: a spinning pipeline fails the test, not the suite."""
+    outcome = {}
 
     def target():
         try:
             function()
-            queue.put(None)
-        except Exception as error:  # sent back to the test
-            queue.put(f"{type(error).__name__}: {error}")
+            outcome["error"] = None
+        except Exception as error:  # handed back to the test
+            outcome["error"] = f"{type(error).__name__}: {error}"
 
-    process = context.Process(target=target)
     start = time.monotonic()
-    process.start()
-    process.join(seconds)
-    if process.is_alive():
-        process.kill()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
         pytest.fail(f"no answer within {seconds} s: the pipeline spins")
-    return queue.get(timeout=5), time.monotonic() - start
+    return outcome["error"], time.monotonic() - start
 
 
 @pytest.mark.parametrize("epochs", [1, None])
