@@ -95,11 +95,14 @@ model = SentenceTransformer("{name}")
 vectors = model.encode(["Hello world", "Hallo Welt"])
 ```'''
     if format == "sentence-transformers":
-        return st + "\n\nTo train it further with keras-mpcl, load the folder with "\
-            "`keras_mpcl.models.build_encoder` (Hugging Face tokenization, exactly).\n"
-    return (keras_mpcl + "\n\nWith keras-hub:\n\n" + keras_hub
-            + "\n\nFor sentence-transformers, export it first: `keras-mpcl export --model "
-            f"{name} --format sentence-transformers --output OUT`.\n")
+        return ("With sentence-transformers:\n\n" + st
+                + "\n\nWith keras-mpcl (Hugging Face tokenization, exactly; train it further "
+                "with `keras-mpcl train --set encoder.source=...`):\n\n" + keras_mpcl
+                + "\n\nWith keras-hub (its Hugging Face converter):\n\n" + keras_hub + "\n")
+    return ("With keras-mpcl:\n\n" + keras_mpcl + "\n\nWith keras-hub:\n\n" + keras_hub
+            + "\n\nWith sentence-transformers, after `keras-mpcl export --model "
+            f"{name} --format sentence-transformers --output my-model`:\n\n"
+            + st.replace(f'"{name}"', '"my-model"') + "\n")
 
 
 def model_card_text(facts, format="keras-hub", name="."):

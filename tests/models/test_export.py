@@ -27,6 +27,8 @@ def _round_trip(tmp_path, overrides, evaluate):
     trained = result.preset_dir
     card = (trained / "README.md").read_text()
     assert card.startswith("---\nlanguage:\n- en\n") and "library_name: keras-mpcl" in card
+    for usage in ("build_encoder(", "TextEmbedder.from_preset(", "SentenceTransformer("):
+        assert usage in card, usage  # keras-mpcl, keras-hub and sentence-transformers
     if evaluate == "true":
         assert "| **mean** |" in card
         assert "![held-out retrieval](retrieval_before_after.png)" in card
