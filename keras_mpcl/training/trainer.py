@@ -220,6 +220,18 @@ def _freeze_unused_pooler(encoder):
             layer.trainable = False
 
 
+def _device_description():
+    """The devices of this process, e.g. `cpu:0` or `cuda:0, cuda:1`."""
+    if keras.backend.backend() == "torch":  # keras.distribution has no torch support
+        import torch
+
+        if torch.cuda.is_available():
+            return ", ".join(f"cuda:{i} ({torch.cuda.get_device_name(i)})"
+                             for i in range(torch.cuda.device_count()))
+        return "cpu"
+    return ", ".join(keras.distribution.list_devices())
+
+
 def _training_facts(config, run_data, groups, encoder, setup, effective, from_scratch,
                     description, before):
     """What `model_card` reports of a run, all JSON-serialisable."""
@@ -251,7 +263,7 @@ def _training_facts(config, run_data, groups, encoder, setup, effective, from_sc
         "seed": config.train.seed,
         "backend": keras.backend.backend(),
         "strategy": setup.strategy,
-        "device": ", ".join(keras.distribution.list_devices()),
+        "device": _device_description(),
         "keras_version": keras.__version__,
         "keras_mpcl_version": __version__,
         "before": before,
