@@ -83,12 +83,9 @@ def _transformer_weights(backbone, position_offset):
     return {key: np.ascontiguousarray(value) for key, value in tensors.items()}
 
 
-def _bert_files(encoder, out):
-    # (BERT's pooler is not part of a sentence embedding: it is not exported.)
-    backbone, tokenizer = encoder.backbone, encoder.preprocessor.tokenizer
-    config = {
-        "architectures": ["BertModel"],
-        "model_type": "bert",
+def _common_config(backbone):
+    """The Hugging Face config keys BERT and XLM-RoBERTa share."""
+    return {
         "vocab_size": backbone.vocabulary_size,
         "hidden_size": backbone.hidden_dim,
         "num_hidden_layers": backbone.num_layers,
@@ -97,6 +94,16 @@ def _bert_files(encoder, out):
         "hidden_act": "gelu",
         "hidden_dropout_prob": backbone.dropout,
         "attention_probs_dropout_prob": backbone.dropout,
+    }
+
+
+def _bert_files(encoder, out):
+    # (BERT's pooler is not part of a sentence embedding: it is not exported.)
+    backbone, tokenizer = encoder.backbone, encoder.preprocessor.tokenizer
+    config = {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        **_common_config(backbone),
         "max_position_embeddings": backbone.max_sequence_length,
         "type_vocab_size": backbone.num_segments,
         "layer_norm_eps": 1e-12,
@@ -130,14 +137,7 @@ def _xlm_roberta_files(encoder, out):
     config = {
         "architectures": ["XLMRobertaModel"],
         "model_type": "xlm-roberta",
-        "vocab_size": backbone.vocabulary_size,
-        "hidden_size": backbone.hidden_dim,
-        "num_hidden_layers": backbone.num_layers,
-        "num_attention_heads": backbone.num_heads,
-        "intermediate_size": backbone.intermediate_dim,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": backbone.dropout,
-        "attention_probs_dropout_prob": backbone.dropout,
+        **_common_config(backbone),
         "max_position_embeddings": backbone.max_sequence_length + 2,
         "type_vocab_size": 1,
         "layer_norm_eps": 1e-5,

@@ -12,14 +12,7 @@ import pytest
 
 from keras_mpcl.data import StreamingTranslationGroups
 from keras_mpcl.data import group_dataset
-
-
-def _files(folder, columns):
-    paths = {}
-    for lang, lines in columns.items():
-        paths[lang] = folder / f"{lang}.txt"
-        paths[lang].write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    return paths
+from tests.data.test_streaming import _files
 
 
 def _timed(function, seconds=20):
