@@ -427,6 +427,7 @@ def simulate_cpu_devices(count):
             )
 
 
+@keras.saving.register_keras_serializable(package="keras_mpcl")
 class AllReducedClippingAdamW(keras.optimizers.AdamW):
     """AdamW that clips by global norm the gradient summed over TensorFlow replicas.
 

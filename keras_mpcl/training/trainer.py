@@ -15,9 +15,9 @@ import keras
 from keras_mpcl import distribution
 from keras_mpcl.backend import reseed_host_generators
 from keras_mpcl.losses import MultiPositiveContrastiveLoss
+from keras_mpcl.models import model_card
 from keras_mpcl.models.remat import rematerialize
 from keras_mpcl.training import data as run_data_lib
-from keras_mpcl.models import model_card
 from keras_mpcl.training import report
 from keras_mpcl.training.config import ConfigError
 from keras_mpcl.training.config import TrainingConfig
@@ -237,9 +237,6 @@ def _training_facts(config, run_data, groups, encoder, setup, effective, from_sc
     """What `model_card` reports of a run, all JSON-serialisable."""
     from keras_mpcl.version import __version__
 
-    opt = config.optimizer
-    peak = opt.random_init_learning_rate if from_scratch and opt.random_init_learning_rate \
-        else opt.learning_rate
     return {
         "base_model": model_card.base_model_name(
             description if from_scratch else config.encoder.source),
@@ -257,7 +254,7 @@ def _training_facts(config, run_data, groups, encoder, setup, effective, from_sc
         "anchor_language": effective["anchor"],
         "replicas": setup.num_replicas,
         "steps": config.train.steps,
-        "learning_rate": peak,
+        "learning_rate": peak_learning_rate(config, from_scratch),
         "max_length": int(encoder.preprocessor.sequence_length),
         "precision": config.train.precision,
         "seed": config.train.seed,
@@ -317,6 +314,14 @@ def _check_resumable(output_dir, config):
     return int(epoch) * config.train.checkpoint_every
 
 
+def peak_learning_rate(config, randomly_initialised):
+    """`optimizer.random_init_learning_rate` for a random encoder (when set), else `learning_rate`."""
+    opt = config.optimizer
+    if randomly_initialised and opt.random_init_learning_rate:
+        return opt.random_init_learning_rate
+    return opt.learning_rate
+
+
 def make_optimizer(config, randomly_initialised, setup=None):
     """AdamW with `WarmupLinearDecay`, clipping and no decay of biases / norms.
 
@@ -329,11 +334,8 @@ def make_optimizer(config, randomly_initialised, setup=None):
             Defaults to `None` (one device).
     """
     opt = config.optimizer
-    peak = opt.learning_rate
-    if randomly_initialised and opt.random_init_learning_rate:
-        peak = opt.random_init_learning_rate
     schedule = WarmupLinearDecay(
-        peak=peak,
+        peak=peak_learning_rate(config, randomly_initialised),
         total_steps=config.train.steps,
         warmup_steps=config.warmup_steps(),
         end=opt.end_learning_rate,
