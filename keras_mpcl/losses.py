@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_mpcl import distribution
+from keras_mpcl.distribution import collectives
 from keras_mpcl.validation import check_choice as _check_choice
 
 Tensor = Any
@@ -257,8 +257,8 @@ def anchor_losses(
     )
     if normalize:
         embeddings = _l2_normalize(embeddings)
-    if distribution.should_gather(gather_across_replicas):
-        group_ids, all_ids, all_embeddings, rows = distribution.gather_replica_batch(
+    if collectives.should_gather(gather_across_replicas):
+        group_ids, all_ids, all_embeddings, rows = collectives.gather_replica_batch(
             group_ids, embeddings
         )
         # The masks over the global batch, restricted to this replica's rows.
@@ -436,7 +436,7 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
         dtype=None,
     ):
         _check_options(temperature, variant, anchors, margin)
-        distribution.check_gather_option(gather_across_replicas)
+        collectives.check_gather_option(gather_across_replicas)
         _check_choice("reduction", reduction, REDUCTIONS)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.temperature = float(temperature)
@@ -459,14 +459,14 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
         )
 
     def call(self, y_true, y_pred):
-        gathering = distribution.should_gather(self.gather_across_replicas)
+        gathering = collectives.should_gather(self.gather_across_replicas)
         return self._anchor_losses(y_true, y_pred, gathering)[0]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         # Overridden because `Loss.__call__` casts `y_true` to the loss dtype
         # (float ids could not be validated) and averages over all N rows
         # instead of over the anchors that have a positive.
-        gathering = distribution.should_gather(self.gather_across_replicas)
+        gathering = collectives.should_gather(self.gather_across_replicas)
         with keras.name_scope(self.name):
             losses, is_valid_anchor = self._anchor_losses(y_true, y_pred, gathering)
             weights = ops.cast(is_valid_anchor, "float32")
@@ -478,7 +478,7 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
             total = ops.sum(weighted)
             if self.reduction == "sum":
                 if gathering:
-                    total = distribution.replica_share_to_loss(total)
+                    total = collectives.replica_share_to_loss(total)
                 return ops.cast(total, self.dtype)
             if self.reduction == "mean_with_sample_weight":
                 divisor = ops.sum(weights)
@@ -489,11 +489,11 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
                 # the anchors of all replicas, and the shares sum to the loss
                 # of the global batch.
                 share = ops.divide_no_nan(
-                    total, distribution.sum_across_replicas(divisor)
+                    total, collectives.sum_across_replicas(divisor)
                 )
-                return ops.cast(distribution.replica_share_to_loss(share), self.dtype)
+                return ops.cast(collectives.replica_share_to_loss(share), self.dtype)
             mean = ops.divide_no_nan(total, divisor)
-            return ops.cast(distribution.scale_loss_for_replicas(mean), self.dtype)
+            return ops.cast(collectives.scale_loss_for_replicas(mean), self.dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -12,8 +12,10 @@ import warnings
 
 import keras
 
-from keras_mpcl import distribution
 from keras_mpcl.backend import reseed_host_generators
+from keras_mpcl.distribution.optimizers import AllReducedClippingAdamW
+from keras_mpcl.distribution.setup import configure
+from keras_mpcl.distribution.strategies import simulate_cpu_devices
 from keras_mpcl.losses import MultiPositiveContrastiveLoss
 from keras_mpcl.models import model_card
 from keras_mpcl.models.remat import rematerialize
@@ -344,7 +346,7 @@ def make_optimizer(config, randomly_initialised, setup=None):
         setup.num_replicas > 1
     ):
         # Keras would clip each replica's share; clip the summed gradient.
-        optimizer = distribution.AllReducedClippingAdamW(
+        optimizer = AllReducedClippingAdamW(
             opt.clipnorm, learning_rate=schedule, weight_decay=opt.weight_decay
         )
     else:
@@ -388,8 +390,8 @@ def configure_distribution(config):
                 "`torchrun --nproc_per_node=N recipes/distributed/train_distributed.py ...` "
                 "(and `--set train.simulate_cpu_devices=0`)."
             )
-        distribution.simulate_cpu_devices(section.simulate_cpu_devices)
-    return distribution.configure(
+        simulate_cpu_devices(section.simulate_cpu_devices)
+    return configure(
         section.strategy,
         mesh_shape=tuple(section.mesh_shape) or None,
         tpu=section.tpu or None,

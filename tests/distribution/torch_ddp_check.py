@@ -20,7 +20,8 @@ from keras_mpcl.losses import MultiPositiveContrastiveLoss  # noqa: E402
 torch.set_num_threads(1)
 setup = distribution.configure("ddp")
 R, rank = setup.num_replicas, setup.worker_index
-assert setup.strategy == "ddp" and R == 2 and distribution.shard_info() == (R, rank)
+assert setup.strategy == "ddp" and R == 2 and distribution.shard_info(setup) == (R, rank)
+assert distribution.shard_info() == (R, rank)  # the environment says the same
 # Rank 1 seeds differently: DDP must broadcast rank 0's weights.
 keras.utils.set_random_seed(rank)
 model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(EMBEDDING)])
