@@ -9,8 +9,10 @@ import pathlib
 import numpy as np
 
 from keras_mpcl.data import readers
+from keras_mpcl.data.base import BaseTranslationGroups
+from keras_mpcl.data.base import check_known_languages
+from keras_mpcl.data.streaming import StreamingTranslationGroups
 from keras_mpcl.data.summary import CorpusSummary
-from keras_mpcl.validation import check_int
 
 COLLISIONS = ("merge", "drop")
 # tf.strings.strip (used when streaming) strips ASCII whitespace only; in-memory
@@ -27,81 +29,87 @@ def _check_collisions(collisions):
         )
 
 
-def check_shard(num_workers, worker_index):
-    """Validates `shard` arguments (shared with the streaming corpus)."""
-    check_int("num_workers", num_workers)
-    if (
-        isinstance(worker_index, bool)
-        or not isinstance(worker_index, (int, np.integer))
-        or not 0 <= worker_index < num_workers
-    ):
-        raise ValueError(
-            "`worker_index` should be an int in [0, num_workers). Received: "
-            f"`worker_index` = {worker_index!r} with `num_workers` = {num_workers}"
-        )
-
-
-def check_known_languages(requested, available, argument="languages"):
-    """Raises a `ValueError` naming unknown languages and the available ones."""
-    if isinstance(requested, str):
-        raise TypeError(
-            f"`{argument}` should be a list of language codes, not a string. "
-            f"Received: `{argument}` = {requested!r}; "
-            f"write `{argument}=[{requested!r}]`"
-        )
-    requested = list(requested)
-    unknown = [lang for lang in requested if lang not in available]
-    if unknown:
-        raise ValueError(
-            f"Unknown language(s) {unknown} in `{argument}`. "
-            f"The corpus has: {list(available)}"
-        )
-    return requested
-
-
-def _collision_groups(texts, collisions):
-    """Resolves groups sharing a text; returns (kept rows, merged rows, counts).
+def _resolve_collisions(texts, collisions):
+    """Merges or drops groups sharing a text; fills merged rows of `texts` in place.
 
     `merge` unites groups connected by shared texts into the earliest of them;
     `drop` keeps a group only if none of its texts belongs to an earlier kept
     group.
+
+    Returns:
+        `(kept rows, groups merged, groups dropped, members lost merging)`.
     """
-    num_groups = texts.shape[0]
     if collisions == "drop":
-        owner, keep = {}, []
-        for g in range(num_groups):
-            row = [t for t in texts[g] if t]
-            if any(t in owner for t in row):
-                continue
-            for t in row:
-                owner[t] = g
-            keep.append(g)
-        return np.asarray(keep, dtype=np.int64), {}, num_groups - len(keep)
-    parent = list(range(num_groups))
+        kept = _drop_collisions(texts)
+        return kept, 0, texts.shape[0] - len(kept), 0
+    components = _connected_groups(texts)
+    kept = np.asarray(sorted(components), dtype=np.int64)
+    merged = sum(len(rows) - 1 for rows in components.values())
+    return kept, merged, 0, _merge_into_first(texts, components)
 
-    def find(g):
-        while parent[g] != g:
-            parent[g] = parent[parent[g]]
-            g = parent[g]
-        return g
 
-    owner = {}
-    for g in range(num_groups):
-        for t in texts[g]:
-            if t:
-                other = owner.setdefault(t, g)
-                if other != g:
-                    a, b = find(other), find(g)
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
+def _drop_collisions(texts):
+    """Rows kept by `collisions="drop"`: groups sharing no text with an earlier kept one.
+
+    Written by hand: which group survives depends on the order of the earlier
+    decisions, which a connected-components labelling does not express.
+    """
+    owner, keep = set(), []
+    for g in range(texts.shape[0]):
+        row = [t for t in texts[g] if t]
+        if any(t in owner for t in row):
+            continue
+        owner.update(row)
+        keep.append(g)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _connected_groups(texts):
+    """Groups connected by shared texts, as `{first row: all rows}`, rows ascending.
+
+    Groups and distinct texts are the nodes of a bipartite graph with an edge
+    from each group to each of its texts; its connected components
+    (`scipy.sparse.csgraph.connected_components`) are the groups to merge.
+    """
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
+    num_groups = texts.shape[0]
+    rows, columns = np.nonzero(texts != "")
+    text_ids = {}
+    nodes = [text_ids.setdefault(t, len(text_ids)) for t in texts[rows, columns]]
+    text_nodes = num_groups + np.asarray(nodes, np.int64)
+    graph = sparse.coo_matrix(
+        (np.ones(len(nodes), np.int32), (rows, text_nodes)),
+        shape=(num_groups + len(text_ids),) * 2,
+    )
+    _, labels = csgraph.connected_components(graph, directed=False)
     components = {}
-    for g in range(num_groups):
-        components.setdefault(find(g), []).append(g)
-    merged = {root: rows for root, rows in components.items() if len(rows) > 1}
-    return np.asarray(sorted(components), dtype=np.int64), merged, 0
+    for g, label in enumerate(labels[:num_groups]):
+        components.setdefault(label, []).append(g)
+    return {members[0]: members for members in components.values()}
 
 
-class TranslationGroups:
+def _merge_into_first(texts, components):
+    """Fills each component's first row with its other rows' texts; returns members lost.
+
+    The first row keeps its own text of a language, else the first text of
+    that language among the later rows; every other differing text is lost.
+    """
+    lost = 0
+    for first, rows in components.items():
+        for row in rows[1:]:
+            for column, text in enumerate(texts[row]):
+                if not text:
+                    continue
+                if not texts[first, column]:
+                    texts[first, column] = text
+                elif texts[first, column] != text:
+                    lost += 1
+    return lost
+
+
+class TranslationGroups(BaseTranslationGroups):
     """A corpus of translation groups: sentences with their translations.
 
     Each group is a set of `(language, text)` members that translate one
@@ -228,18 +236,7 @@ class TranslationGroups:
         keys = [keys[r] for r in rows]
         attributes = {n: [v[r] for r in rows] for n, v in attributes.items()}
 
-        kept, merged, dropped = _collision_groups(texts, collisions)
-        members_lost = 0
-        for root, group_rows in merged.items():
-            for row in group_rows[1:]:
-                for column in range(len(languages)):
-                    text = texts[row, column]
-                    if not text:
-                        continue
-                    if not texts[root, column]:
-                        texts[root, column] = text
-                    elif texts[root, column] != text:
-                        members_lost += 1
+        kept, merged, dropped, members_lost = _resolve_collisions(texts, collisions)
         texts = texts[kept]
         self._languages = languages
         self._texts = texts
@@ -254,7 +251,7 @@ class TranslationGroups:
             members_per_language=self._member_counts(),
             empty_members_dropped=empty,
             groups_dropped_empty=int(num_read - rows.size),
-            groups_merged=sum(len(r) - 1 for r in merged.values()),
+            groups_merged=merged,
             groups_dropped_collision=dropped,
             members_dropped_collision=members_lost,
             reader_counts=dict(reader_counts or {}),
@@ -300,8 +297,6 @@ class TranslationGroups:
                 bytes (naming the file and line).
         """
         if streaming:
-            from keras_mpcl.data.streaming import StreamingTranslationGroups
-
             return StreamingTranslationGroups(files)
         _check_collisions(collisions)
         return cls._from_raw(readers.read_aligned_files(files), collisions)
@@ -563,18 +558,7 @@ class TranslationGroups:
         )
         return new
 
-    def select_languages(self, languages):
-        """Keeps only `languages` (in that order); groups left empty are dropped.
-
-        Args:
-            languages: list of language codes, e.g. the 15 XNLI languages.
-
-        Returns:
-            A new `TranslationGroups`.
-        """
-        languages = check_known_languages(languages, self._languages)
-        if not languages:
-            raise ValueError("`languages` should name at least one language")
+    def _with_languages(self, languages):
         columns = [self._languages.index(lang) for lang in languages]
         rows = np.flatnonzero((self._texts[:, columns] != "").any(axis=1))
         if rows.size == 0:
@@ -584,21 +568,6 @@ class TranslationGroups:
             "without any of them dropped"
         )
         return self._derive(rows, columns, step)
-
-    def drop_languages(self, languages):
-        """Removes `languages`, e.g. to hold them out as unseen languages.
-
-        Args:
-            languages: list of language codes.
-
-        Returns:
-            A new `TranslationGroups` without them.
-        """
-        languages = check_known_languages(languages, self._languages)
-        kept = [lang for lang in self._languages if lang not in languages]
-        if not kept:
-            raise ValueError("`drop_languages` would remove every language")
-        return self.select_languages(kept)
 
     def select_groups(self, positions):
         """Keeps the groups at `positions` (ints or a boolean mask), in that order."""
@@ -669,21 +638,7 @@ class TranslationGroups:
             result[name] = self._derive(rows, range(len(self._languages)), step)
         return result
 
-    def shard(self, num_workers, worker_index):
-        """The groups of one worker: positions `worker_index::num_workers`.
-
-        Shards of one corpus are disjoint and together hold every group once;
-        group ids (`group_index`) stay global, so batches of different workers
-        never reuse an id for different groups.
-
-        Args:
-            num_workers: int. Number of workers (hosts or input pipelines).
-            worker_index: int in `[0, num_workers)`.
-
-        Returns:
-            A new `TranslationGroups`.
-        """
-        check_shard(num_workers, worker_index)
+    def _with_shard(self, num_workers, worker_index):
         rows = np.arange(worker_index, len(self), num_workers)
         if rows.size == 0:
             raise ValueError(

@@ -5,12 +5,17 @@ of every list belongs to group `g`, `None` or `""` for a missing member), the
 key of each group in its source (line number, table id, ...), per-group
 attributes and reader-specific counts. `TranslationGroups` then cleans them.
 Errors name the file and the 1-based line.
+
+Also here: `scan_lines`, the flat-memory scan `StreamingTranslationGroups`
+makes of each file, and `read_ntrex`, NTREX-128 as `{language: lines}` for
+training (`keras_mpcl.training`) and evaluation alike.
 """
 
 import collections
 import csv
 import io
 import json
+import logging
 import pathlib
 import re
 from collections.abc import Mapping
@@ -20,6 +25,14 @@ from keras_mpcl.data.errors import CorpusFormatError
 RawGroups = collections.namedtuple(
     "RawGroups", ["members", "keys", "attributes", "reader_counts", "source"]
 )
+logger = logging.getLogger("keras_mpcl.data")
+# NTREX-128 lines 1800.. are not used for training in this project's recipes.
+NTREX_HELD_OUT = (1800, 1997)
+_NTREX_REF = re.compile(r"^newstest2019-ref\.(.+)\.txt$")
+_NTREX_SRC = "newstest2019-src.eng.txt"
+# Whitespace that `scan_lines` treats as blank (as `tf.strings.strip` does, bar `\n`).
+_WHITESPACE_BYTES = b" \t\r\f\v"
+_BOM = b"\xef\xbb\xbf"
 
 
 def decode_utf8(data, path):
@@ -38,7 +51,12 @@ def decode_utf8(data, path):
     return text.removeprefix("\ufeff")
 
 
-def _check_file(path):
+def check_file(path):
+    """`path` as a `pathlib.Path`; raises `FileNotFoundError` unless it is a file.
+
+    Args:
+        path: str or path-like.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -50,7 +68,7 @@ def _check_file(path):
 
 def read_lines(path):
     """Lines of a UTF-8 text file, split on `\\n` only, without `\\r\\n`."""
-    path = _check_file(path)
+    path = check_file(path)
     lines = decode_utf8(path.read_bytes(), path).split("\n")
     if lines[-1] == "":
         lines.pop()
@@ -59,13 +77,77 @@ def read_lines(path):
 
 def count_lines(path):
     """Number of lines `read_lines` / `iter_line_chunks` give for `path`, read in blocks."""
-    path = _check_file(path)
+    path = check_file(path)
     count, last = 0, b"\n"
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             count += block.count(b"\n")
             last = block[-1:]
     return count + (last != b"\n")
+
+
+def _count_block_lines(block):
+    """(lines, whitespace-only lines) of a block of whole `\\n`-ended lines."""
+    # Deleting whitespace (in C) turns blank lines into empty ones; the split
+    # leaves one empty item after the final newline.
+    lines = block.translate(None, _WHITESPACE_BYTES).split(b"\n")
+    return len(lines) - 1, lines.count(b"") - 1
+
+
+def scan_lines(path, chunk_bytes=1 << 22, progress=None):
+    """Counts the lines and blank lines of a file and checks it is UTF-8.
+
+    Reads `chunk_bytes` at a time, so memory stays flat whatever the size;
+    lines are counted as `read_lines` splits them.
+
+    Args:
+        path: str or path-like. The file.
+        chunk_bytes: int. Bytes read at a time. Defaults to `4194304`.
+        progress: callable or `None`. Called with the number of bytes of each
+            chunk read. Defaults to `None`.
+
+    Returns:
+        `(lines, blank_lines, has_bom)`: blank lines hold only whitespace.
+
+    Raises:
+        CorpusFormatError: on undecodable bytes, naming the line.
+    """
+    lines = blank = 0
+    carry = b""
+    with open(path, "rb") as file:
+        has_bom = file.read(len(_BOM)) == _BOM
+        file.seek(0)
+        while True:
+            chunk = file.read(chunk_bytes)
+            if progress is not None and chunk:
+                progress(len(chunk))
+            if not chunk:
+                block, carry = carry, b""
+                if not block:
+                    break
+                block += b"\n"  # the last line has no newline
+            else:
+                data = carry + chunk
+                cut = data.rfind(b"\n") + 1
+                block, carry = data[:cut], data[cut:]
+                if not block:
+                    continue
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise CorpusFormatError(
+                    f"undecodable bytes {block[error.start : error.end]!r}: corpus "
+                    "files should be UTF-8 text; re-encode the file, e.g. "
+                    "`iconv -f <its encoding> -t UTF-8`",
+                    path,
+                    lines + block.count(b"\n", 0, error.start) + 1,
+                ) from None
+            counted, blanks = _count_block_lines(block)
+            lines += counted
+            blank += blanks
+            if not chunk:
+                break
+    return lines, blank, has_bom
 
 
 def iter_line_chunks(path, lines_per_chunk=8192):
@@ -83,7 +165,7 @@ def iter_line_chunks(path, lines_per_chunk=8192):
     Yields:
         lists of str.
     """
-    path = _check_file(path)
+    path = check_file(path)
     chunk = []
     with path.open("rb") as file:
         for number, raw in enumerate(file, start=1):
@@ -233,7 +315,7 @@ def discover_files(directory, pattern, fields=None):
 
 
 def _table_rows(path, delimiter):
-    text = decode_utf8(_check_file(path).read_bytes(), path)
+    text = decode_utf8(check_file(path).read_bytes(), path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -363,7 +445,7 @@ def read_pivot_pairs(pairs, pivot):
 
 def read_jsonl(path, *, attribute_keys=()):
     """Reads JSON Lines where each line is one group `{"en": "...", "de": "..."}`."""
-    path = _check_file(path)
+    path = check_file(path)
     text = decode_utf8(path.read_bytes(), path)
     rows, keys, blank = [], [], 0
     for number, line in enumerate(text.split("\n"), start=1):
@@ -410,3 +492,122 @@ def read_jsonl(path, *, attribute_keys=()):
     return RawGroups(
         members, keys, attributes, {"blank lines skipped": blank}, f"{path}"
     )
+
+
+def line_range(lines):
+    """`(start, stop)` from a tuple, `range`, `slice` or `"start:stop"` string.
+
+    Args:
+        lines: `(start, stop)` tuple (`stop` may be `None`), `range`, `slice`,
+            `"start:stop"` string of 0-based line numbers (stop excluded), or
+            `None`.
+
+    Returns:
+        `(start, stop)`, or `None` for `None` (every line).
+
+    Examples:
+
+    >>> line_range("1800:1997"), line_range(range(5, 9)), line_range((0, None))
+    ((1800, 1997), (5, 9), (0, None))
+    """
+    if lines is None:
+        return None
+    if isinstance(lines, range):
+        if lines.step != 1:
+            raise ValueError(f"`lines` should be a contiguous range. Received: {lines}")
+        start, stop = lines.start, lines.stop
+    elif isinstance(lines, slice):
+        start, stop = lines.start or 0, lines.stop
+    elif isinstance(lines, str):  # "1800:1997", as given on a command line
+        text, _, end = lines.partition(":")
+        try:
+            start, stop = int(text or 0), int(end) if end else None
+        except ValueError:
+            raise ValueError(
+                f"`lines` should be `start:stop` (0-based, stop excluded), e.g. "
+                f"`1800:1997`. Received: {lines!r}"
+            ) from None
+    else:
+        start, stop = lines
+        start, stop = int(start), None if stop is None else int(stop)
+    if start < 0 or (stop is not None and stop <= start):
+        raise ValueError(
+            f"`lines` should select at least one line: 0 <= start < stop (0-based, "
+            f"stop excluded), e.g. `1800:1997`. Received: start {start}, stop {stop}"
+        )
+    return start, stop
+
+
+def read_ntrex(directory, languages=None, lines=NTREX_HELD_OUT):
+    """Reads NTREX-128 as `{language: lines}` (multi-parallel, line by line).
+
+    `newstest2019-src.eng.txt` is English (`"eng"`) and
+    `newstest2019-ref.<lang>.txt` the references; second references
+    (`newstest2019-ref-2.*`) are not read (their count is logged).
+
+    Args:
+        directory: str or path-like, the `ntrex128` folder.
+        languages: optional iterable of codes (`"deu"`, `"zho-CN"`, ...).
+            Defaults to `None` (every language).
+        lines: `(start, stop)` tuple, `range`, `slice` or `"start:stop"`
+            string of 0-based line numbers, stop excluded; `None` reads all.
+            Defaults to `(1800, 1997)`, the held-out lines.
+
+    Returns:
+        dict `{language: list[str]}`, sorted by language.
+
+    Examples:
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "newstest2019-src.eng.txt").write_text("One.\\nTwo.\\n")
+    >>> _ = (folder / "newstest2019-ref.deu.txt").write_text("Eins.\\nZwei.\\n")
+    >>> read_ntrex(folder, lines=None)
+    {'deu': ['Eins.', 'Zwei.'], 'eng': ['One.', 'Two.']}
+    >>> read_ntrex(folder, ["eng"], lines="1:2")
+    {'eng': ['Two.']}
+    """
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"NTREX directory not found: {directory}")
+    files = {}
+    extra = 0
+    for path in directory.iterdir():
+        match = _NTREX_REF.match(path.name)
+        if match:
+            files[match.group(1)] = path
+        elif path.name.startswith("newstest2019-ref-"):
+            extra += 1
+    if (directory / _NTREX_SRC).is_file():
+        files["eng"] = directory / _NTREX_SRC
+    if extra:
+        logger.info("read_ntrex: %d second-reference file(s) not read", extra)
+    if languages is not None:
+        wanted = list(dict.fromkeys(languages))
+        missing = [lang for lang in wanted if lang not in files]
+        if missing:
+            raise FileNotFoundError(
+                f"No NTREX file for language(s) {missing} in {directory}"
+            )
+        files = {lang: files[lang] for lang in wanted}
+    if not files:
+        raise FileNotFoundError(
+            f"No NTREX files `newstest2019-ref.<lang>.txt` in {directory}"
+        )
+    span = line_range(lines)
+    result = {}
+    for lang in sorted(files):
+        text = read_lines(files[lang])
+        if span is not None:
+            start, stop = span
+            if start >= len(text) or (stop is not None and stop > len(text)):
+                raise ValueError(
+                    f"`lines` = {lines} is outside {files[lang].name} "
+                    f"({len(text)} lines)"
+                )
+            text = text[start:stop]
+        result[lang] = text
+    lengths = {len(v) for v in result.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"NTREX files have different line counts: {sorted(lengths)}")
+    return result

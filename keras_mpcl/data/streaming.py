@@ -2,76 +2,18 @@
 
 import pathlib
 
-from keras_mpcl.data import corpus
-from keras_mpcl.data import readers
-from keras_mpcl.data.errors import CorpusFormatError
+from keras_mpcl.data.base import BaseTranslationGroups
+from keras_mpcl.data.readers import check_equal_line_counts
+from keras_mpcl.data.readers import check_file
+from keras_mpcl.data.readers import scan_lines
 from keras_mpcl.data.summary import CorpusSummary
 from keras_mpcl.validation import check_int
 
-_WHITESPACE_BYTES = b" \t\r\f\v"
-_BOM = b"\xef\xbb\xbf"
 # Above this total size the scan shows a progress bar (with verbose="auto").
 _PROGRESS_BYTES = 256 * 2**20
 
 
-def _count_lines(block):
-    """(lines, whitespace-only lines) of a block of whole `\\n`-ended lines."""
-    # Deleting whitespace (in C) turns blank lines into empty ones; the split
-    # leaves one empty item after the final newline.
-    lines = block.translate(None, _WHITESPACE_BYTES).split(b"\n")
-    return len(lines) - 1, lines.count(b"") - 1
-
-
-def scan_lines(path, chunk_bytes=1 << 22, progress=None):
-    """Counts the lines and blank lines of a file and checks it is UTF-8.
-
-    Reads `chunk_bytes` at a time, so memory stays flat whatever the size.
-
-    Returns:
-        `(lines, blank_lines, has_bom)`.
-
-    Raises:
-        CorpusFormatError: on undecodable bytes, naming the line.
-    """
-    lines = blank = 0
-    carry = b""
-    with open(path, "rb") as file:
-        has_bom = file.read(len(_BOM)) == _BOM
-        file.seek(0)
-        while True:
-            chunk = file.read(chunk_bytes)
-            if progress is not None and chunk:
-                progress(len(chunk))
-            if not chunk:
-                block, carry = carry, b""
-                if not block:
-                    break
-                block += b"\n"  # the last line has no newline
-            else:
-                data = carry + chunk
-                cut = data.rfind(b"\n") + 1
-                block, carry = data[:cut], data[cut:]
-                if not block:
-                    continue
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise CorpusFormatError(
-                    f"undecodable bytes {block[error.start : error.end]!r}: corpus "
-                    "files should be UTF-8 text; re-encode the file, e.g. "
-                    "`iconv -f <its encoding> -t UTF-8`",
-                    path,
-                    lines + block.count(b"\n", 0, error.start) + 1,
-                ) from None
-            counted, blanks = _count_lines(block)
-            lines += counted
-            blank += blanks
-            if not chunk:
-                break
-    return lines, blank, has_bom
-
-
-class StreamingTranslationGroups:
+class StreamingTranslationGroups(BaseTranslationGroups):
     """Line-aligned translation files read lazily, for corpora larger than memory.
 
     Line `i` of every file is group `i` (its group id in batches is the
@@ -108,6 +50,10 @@ class StreamingTranslationGroups:
     (2, ('en', 'de'))
     >>> groups.summary().empty_members_dropped
     {'en': 0, 'de': 1}
+    >>> for texts, line in groups.as_tf_dataset().as_numpy_iterator():
+    ...     print(texts.tolist(), line)
+    [b'Hello.', b'Hallo.'] 0
+    [b'Thank you.', b''] 1
     """
 
     def __init__(self, files, *, chunk_bytes=1 << 22, verbose="auto"):
@@ -119,7 +65,7 @@ class StreamingTranslationGroups:
         check_int("chunk_bytes", chunk_bytes)
         paths = {lang: pathlib.Path(p) for lang, p in files.items()}
         for path in paths.values():
-            readers._check_file(path)
+            check_file(path)
         total = sum(p.stat().st_size for p in paths.values())
         progress = None
         if verbose is True or (verbose == "auto" and total > _PROGRESS_BYTES):
@@ -137,7 +83,7 @@ class StreamingTranslationGroups:
             counts[lang], blanks[lang], boms[lang] = scan_lines(
                 path, chunk_bytes, progress
             )
-        readers.check_equal_line_counts(counts, paths)
+        check_equal_line_counts(counts, paths)
         num_lines = next(iter(counts.values()))
         if num_lines == 0:
             raise ValueError(
@@ -205,29 +151,11 @@ class StreamingTranslationGroups:
         )
         return new
 
-    def select_languages(self, languages):
-        """Keeps only `languages`, in that order (see `TranslationGroups`)."""
-        languages = corpus.check_known_languages(languages, self.languages)
-        if not languages:
-            raise ValueError("`languages` should name at least one language")
+    def _with_languages(self, languages):
         files = {lang: self._files[lang] for lang in languages}
         return self._derive(files, self._shard, f"select_languages({languages})")
 
-    def drop_languages(self, languages):
-        """Removes `languages`, e.g. to hold them out as unseen languages."""
-        languages = corpus.check_known_languages(languages, self.languages)
-        kept = [lang for lang in self.languages if lang not in languages]
-        if not kept:
-            raise ValueError("`drop_languages` would remove every language")
-        return self.select_languages(kept)
-
-    def shard(self, num_workers, worker_index):
-        """The lines of one worker: `worker_index::num_workers` (disjoint shards).
-
-        Each worker still reads the whole files but keeps only its lines.
-        Sharding a shard subdivides it.
-        """
-        corpus.check_shard(num_workers, worker_index)
+    def _with_shard(self, num_workers, worker_index):
         outer, offset = self._shard
         shard = (outer * num_workers, offset + outer * worker_index)
         if shard[1] >= self._num_lines:
@@ -239,8 +167,18 @@ class StreamingTranslationGroups:
             dict(self._files), shard, f"shard {worker_index} of {num_workers}"
         )
 
-    def _tf_groups(self):
-        """A `tf.data.Dataset` of `(texts (L,), line index)` read from disk."""
+    def as_tf_dataset(self):
+        """The groups as a `tf.data.Dataset` of `(texts, line)`, read from disk.
+
+        `texts` is a `tf.string` tensor of shape `(len(languages),)`, stripped
+        of surrounding ASCII whitespace (`""` for a missing member), and
+        `line` the group's 0-based line number (an `int64` scalar), its
+        group id. Only this shard's lines are read out; every group is given,
+        including those with fewer than two members.
+
+        Returns:
+            A `tf.data.Dataset`, deterministic in line order.
+        """
         import tensorflow as tf
 
         columns = []

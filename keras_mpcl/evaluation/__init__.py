@@ -5,6 +5,7 @@ which is imported on first use (PEP 562) so that `keras-mpcl --help` and
 NumPy-only evaluation start without loading Keras and TensorFlow.
 """
 
+from keras_mpcl.data.readers import read_ntrex
 from keras_mpcl.evaluation.classification import LabelledTexts
 from keras_mpcl.evaluation.classification import align_parallel
 from keras_mpcl.evaluation.classification import classification_transfer
@@ -21,7 +22,6 @@ from keras_mpcl.evaluation.mining import precision_recall_f1
 from keras_mpcl.evaluation.mining import read_bucc
 from keras_mpcl.evaluation.mteb import MTEBEncoder
 from keras_mpcl.evaluation.multiparallel import multiparallel_retrieval
-from keras_mpcl.evaluation.multiparallel import read_ntrex
 from keras_mpcl.evaluation.report import TASKS
 from keras_mpcl.evaluation.report import evaluate_tasks
 from keras_mpcl.evaluation.report import prepare_tasks

@@ -1,23 +1,15 @@
-"""Many-to-many retrieval on multi-parallel sets (NTREX, SIB-200) and NTREX reader."""
+"""Many-to-many retrieval on multi-parallel sets (NTREX, SIB-200)."""
 
 import logging
-import pathlib
-import re
 
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.encoding import l2_normalize
-from keras_mpcl.evaluation.retrieval import read_lines
 from keras_mpcl.evaluation.search import DEFAULT_BLOCK_BYTES
 from keras_mpcl.evaluation.search import topk_similarity
 
 logger = logging.getLogger(__name__)
-
-# NTREX-128 lines 1800.. are not used for training in this project's recipes.
-NTREX_HELD_OUT = (1800, 1997)
-_NTREX_REF = re.compile(r"^newstest2019-ref\.(.+)\.txt$")
-_NTREX_SRC = "newstest2019-src.eng.txt"
 
 
 def multiparallel_retrieval(
@@ -129,103 +121,3 @@ def multiparallel_retrieval(
         "num_sentences": n,
         "num_skipped": skipped,
     }
-
-
-def line_range(lines):
-    """`(start, stop)` from a tuple, `range`, `slice` or `"start:stop"` string.
-
-    Examples:
-
-    >>> line_range("1800:1997"), line_range(range(5, 9)), line_range((0, None))
-    ((1800, 1997), (5, 9), (0, None))
-    """
-    if lines is None:
-        return None
-    if isinstance(lines, range):
-        if lines.step != 1:
-            raise ValueError(f"`lines` should be a contiguous range. Received: {lines}")
-        start, stop = lines.start, lines.stop
-    elif isinstance(lines, slice):
-        start, stop = lines.start or 0, lines.stop
-    elif isinstance(lines, str):  # "1800:1997", as given on a command line
-        text, _, end = lines.partition(":")
-        try:
-            start, stop = int(text or 0), int(end) if end else None
-        except ValueError:
-            raise ValueError(
-                f"`lines` should be `start:stop` (0-based, stop excluded), e.g. "
-                f"`1800:1997`. Received: {lines!r}"
-            ) from None
-    else:
-        start, stop = lines
-        start, stop = int(start), None if stop is None else int(stop)
-    if start < 0 or (stop is not None and stop <= start):
-        raise ValueError(
-            f"`lines` should select at least one line: 0 <= start < stop (0-based, "
-            f"stop excluded), e.g. `1800:1997`. Received: start {start}, stop {stop}"
-        )
-    return start, stop
-
-
-def read_ntrex(directory, languages=None, lines=NTREX_HELD_OUT):
-    """Reads NTREX-128 as `{language: lines}` (multi-parallel, line by line).
-
-    `newstest2019-src.eng.txt` is English (`"eng"`) and
-    `newstest2019-ref.<lang>.txt` the references; second references
-    (`newstest2019-ref-2.*`) are not read (their count is logged).
-
-    Args:
-        directory: str or path-like, the `ntrex128` folder.
-        languages: optional iterable of codes (`"deu"`, `"zho-CN"`, ...).
-            Defaults to `None` (every language).
-        lines: `(start, stop)` tuple, `range`, `slice` or `"start:stop"`
-            string of 0-based line numbers, stop excluded; `None` reads all.
-            Defaults to `(1800, 1997)`, the held-out lines.
-
-    Returns:
-        dict `{language: list[str]}`, sorted by language.
-    """
-    directory = pathlib.Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"NTREX directory not found: {directory}")
-    files = {}
-    extra = 0
-    for path in directory.iterdir():
-        match = _NTREX_REF.match(path.name)
-        if match:
-            files[match.group(1)] = path
-        elif path.name.startswith("newstest2019-ref-"):
-            extra += 1
-    if (directory / _NTREX_SRC).is_file():
-        files["eng"] = directory / _NTREX_SRC
-    if extra:
-        logger.info("read_ntrex: %d second-reference file(s) not read", extra)
-    if languages is not None:
-        wanted = list(dict.fromkeys(languages))
-        missing = [lang for lang in wanted if lang not in files]
-        if missing:
-            raise FileNotFoundError(
-                f"No NTREX file for language(s) {missing} in {directory}"
-            )
-        files = {lang: files[lang] for lang in wanted}
-    if not files:
-        raise FileNotFoundError(
-            f"No NTREX files `newstest2019-ref.<lang>.txt` in {directory}"
-        )
-    span = line_range(lines)
-    result = {}
-    for lang in sorted(files):
-        text = read_lines(files[lang])
-        if span is not None:
-            start, stop = span
-            if start >= len(text) or (stop is not None and stop > len(text)):
-                raise ValueError(
-                    f"`lines` = {lines} is outside {files[lang].name} "
-                    f"({len(text)} lines)"
-                )
-            text = text[start:stop]
-        result[lang] = text
-    lengths = {len(v) for v in result.values()}
-    if len(lengths) != 1:
-        raise ValueError(f"NTREX files have different line counts: {sorted(lengths)}")
-    return result

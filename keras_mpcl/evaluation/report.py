@@ -8,13 +8,13 @@ import pathlib
 
 import numpy as np
 
+from keras_mpcl.data.readers import NTREX_HELD_OUT
+from keras_mpcl.data.readers import line_range
+from keras_mpcl.data.readers import read_ntrex
 from keras_mpcl.evaluation.classification import classification_transfer
 from keras_mpcl.evaluation.classification import read_sib200
 from keras_mpcl.evaluation.encoding import as_encode_fn
-from keras_mpcl.evaluation.multiparallel import NTREX_HELD_OUT
-from keras_mpcl.evaluation.multiparallel import line_range
 from keras_mpcl.evaluation.multiparallel import multiparallel_retrieval
-from keras_mpcl.evaluation.multiparallel import read_ntrex
 from keras_mpcl.evaluation.retrieval import bitext_retrieval
 from keras_mpcl.evaluation.retrieval import read_tatoeba
 from keras_mpcl.evaluation.sts import read_sts17

@@ -62,7 +62,7 @@ def read_groups(data):
             _path(data), data.pattern, languages=languages
         )
     else:  # ntrex: the English source file plus references, keyed by line number.
-        from keras_mpcl.evaluation import read_ntrex
+        from keras_mpcl.data.readers import read_ntrex
 
         mapping = languages if isinstance(languages, dict) else (
             {code: code for code in languages} if languages else None
