@@ -1,5 +1,6 @@
 """The encoding path: same embeddings as full-width encoding, bounded shapes, input order."""
 
+import functools
 import importlib
 
 import keras
@@ -28,7 +29,10 @@ TINY = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2, "intermediate_dim": 3
         "vocabulary_size": 300, "dropout": 0.0}
 
 
+@functools.cache
 def _build(architecture="bert", max_length=96, dtype=None):
+    # Shared by the tests of this module (none changes the encoder), so each
+    # encoding shape is compiled once per module rather than once per test.
     keras.utils.set_random_seed(5)
     return build_encoder(dict(TINY, architecture=architecture), texts=TEXTS,
                          max_length=max_length, dtype=dtype)
@@ -59,7 +63,7 @@ def test_rows_come_back_in_input_order():
 
 
 def test_batches_use_a_bounded_set_of_shapes(monkeypatch):
-    encoder = _build(max_length=96)
+    encoder = _build()
     shapes = []
     model = keras.Model  # the inference model is a plain functional model
     original = model.predict_on_batch
