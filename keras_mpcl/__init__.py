@@ -1,8 +1,9 @@
 """keras-mpcl: multi-positive contrastive learning of multilingual sentence embeddings."""
 
-import importlib
 import os
 import sys
+
+from keras_mpcl._lazy import lazy_attributes
 
 _EXPORTS = {  # public name: the module it comes from (subpackages: themselves)
     "data": "keras_mpcl.data",
@@ -23,17 +24,7 @@ _EXPORTS = {  # public name: the module it comes from (subpackages: themselves)
 }
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    value = module if _EXPORTS[name] == f"keras_mpcl.{name}" else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 
 # `import keras_mpcl` imports everything, which registers the Keras

@@ -18,7 +18,7 @@ and loaded on first use, so that importing one module (as the loss does)
 loads no other. Library code imports from the module itself.
 """
 
-import importlib
+from keras_mpcl._lazy import lazy_attributes
 
 _EXPORTS = {  # public name: the module defining it
     "GATHER_OPTIONS": "collectives",
@@ -45,18 +45,8 @@ _EXPORTS = {  # public name: the module defining it
 }
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
-
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})
 
 __all__ = [
     "GATHER_OPTIONS",
