@@ -35,19 +35,22 @@ _WHITESPACE_BYTES = b" \t\r\f\v"
 _BOM = b"\xef\xbb\xbf"
 
 
+def _undecodable(data, error, path, first_line=1):
+    """The `CorpusFormatError` naming the line of a `UnicodeDecodeError` in `data`."""
+    return CorpusFormatError(
+        f"undecodable bytes {data[error.start : error.end]!r}: text files should be "
+        "UTF-8; re-encode the file, e.g. `iconv -f <its encoding> -t UTF-8`",
+        path,
+        first_line + data.count(b"\n", 0, error.start),
+    )
+
+
 def decode_utf8(data, path):
     """Decodes bytes as UTF-8 (dropping a byte-order mark); errors name the line."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise CorpusFormatError(
-            f"undecodable bytes {data[error.start : error.end]!r} at byte "
-            f"{error.start}: corpus files should be UTF-8 text; re-encode the "
-            "file, e.g. `iconv -f <its encoding> -t UTF-8`",
-            path,
-            line,
-        ) from None
+        raise _undecodable(data, error, path) from None
     return text.removeprefix("\ufeff")
 
 
@@ -135,13 +138,7 @@ def scan_lines(path, chunk_bytes=1 << 22, progress=None):
             try:
                 block.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise CorpusFormatError(
-                    f"undecodable bytes {block[error.start : error.end]!r}: corpus "
-                    "files should be UTF-8 text; re-encode the file, e.g. "
-                    "`iconv -f <its encoding> -t UTF-8`",
-                    path,
-                    lines + block.count(b"\n", 0, error.start) + 1,
-                ) from None
+                raise _undecodable(block, error, path, first_line=lines + 1) from None
             counted, blanks = _count_block_lines(block)
             lines += counted
             blank += blanks
@@ -172,13 +169,7 @@ def iter_line_chunks(path, lines_per_chunk=8192):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise CorpusFormatError(
-                    f"undecodable bytes {raw[error.start : error.end]!r}: text files "
-                    "should be UTF-8; re-encode the file, e.g. "
-                    "`iconv -f <its encoding> -t UTF-8`",
-                    path,
-                    number,
-                ) from None
+                raise _undecodable(raw, error, path, first_line=number) from None
             if number == 1:
                 line = line.removeprefix("\ufeff")
             chunk.append(line.removesuffix("\n").removesuffix("\r"))
