@@ -20,10 +20,6 @@ from keras_mpcl.distribution.collectives import torch_world
 _DDP_WRAPPERS = weakref.WeakKeyDictionary()
 
 
-def _backend():
-    return keras.backend.backend()
-
-
 def _to_torch(structure, device):
     import torch
 
@@ -126,10 +122,11 @@ def ddp_fit(
     history = setup.fit(model, dataset_fn, steps_per_epoch=100)  # calls ddp_fit
     ```
     """
-    if _backend() != "torch":
+    backend = keras.backend.backend()
+    if backend != "torch":
         raise RuntimeError(
             "`ddp_fit` is the PyTorch training loop; on the "
-            f"{_backend()} backend use `model.fit` under `configure(...).scope()`."
+            f"{backend} backend use `model.fit` under `configure(...).scope()`."
         )
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"`steps` should be a positive int. Received: `steps` = {steps!r}")
