@@ -1,5 +1,6 @@
 """Shared test set-up: quiet logs, a fresh Keras session per test, shared-data paths."""
 
+import gc
 import os
 import pathlib
 
@@ -13,6 +14,21 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(
     os.environ.get("KERAS_MPCL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _freeze_long_lived_objects():
+    """Moves every object alive at a test module's start out of the collector's sight.
+
+    `clear_session` runs `gc.collect()` before each test; with TensorFlow,
+    keras-hub and a backend imported that is ~700,000 objects and about a
+    second per test, 40% of the suite's time. Frozen objects are never
+    collected, so the freeze comes after a collection, at module boundaries:
+    what a finished module left behind is garbage by then.
+    """
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 @pytest.fixture(autouse=True)
