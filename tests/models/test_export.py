@@ -1,8 +1,10 @@
 """Issue #13: trained encoders exported for sentence-transformers and keras-hub, with a model card.
 
-Round trips on every backend: train a few steps (the offline MiniLM; a tiny
-random XLM-RoBERTa), `keras-mpcl export`, load the folder with
+Round trips on every backend: train a few steps (a tiny BERT in Hugging Face
+format; a tiny random XLM-RoBERTa), `keras-mpcl export`, load the folder with
 sentence-transformers, and compare with `keras-mpcl embed` on the same texts.
+The offline MiniLM makes the same trip once (its model card's facts), as its
+export runs the same code as the tiny BERT's.
 """
 
 import json
@@ -14,6 +16,7 @@ from keras_mpcl import cli
 from keras_mpcl.models import export_encoder
 from keras_mpcl.models import offline_minilm_path
 from keras_mpcl.training import train
+from tests.models.hf_checkpoints import make_tiny_bert_checkpoint
 from tests.training.tiny import tiny_config
 
 TEXTS = ["Café crème, s'il vous plaît.", "naïve résumé façade", "Привет, как дела?",
@@ -57,6 +60,14 @@ def _round_trip(tmp_path, overrides, evaluate):
     return result, card
 
 
+def test_tiny_bert_trains_exports_and_loads_in_sentence_transformers(tmp_path):
+    source = make_tiny_bert_checkpoint(tmp_path / "tiny_bert")
+    _, card = _round_trip(tmp_path, [f"encoder.source={source}", "encoder.max_length=32"],
+                          evaluate="false")
+    assert "base_model:" in card
+
+
+@pytest.mark.one_backend
 def test_minilm_trains_exports_and_loads_in_sentence_transformers(tmp_path):
     result, card = _round_trip(tmp_path, [
         f"encoder.source={offline_minilm_path()}", "encoder.max_length=32"], evaluate="false")
