@@ -20,6 +20,34 @@ class _DrawnSeed(keras.random.SeedGenerator):
         return self._seed
 
 
+def remat_under_torch_compile_error(
+    setting="`rematerialize`",
+    fix="Compile the model with `jit_compile=False`.",
+    error_class=ValueError,
+):
+    """The error refusing rematerialisation under `torch.compile`.
+
+    Args:
+        setting: str. What asked for rematerialisation, as the user wrote it.
+            Defaults to `` "`rematerialize`" ``.
+        fix: str. How to fix it, in the user's terms (a model argument, a
+            config key). Defaults to the model's `jit_compile=False`.
+        error_class: the exception class. Defaults to `ValueError`.
+
+    Returns:
+        An `error_class` instance, to raise.
+
+    Examples:
+
+    >>> print(remat_under_torch_compile_error("`remat=True`", "Use `jit=False`."))
+    `remat=True` on the torch backend needs eager execution: torch.compile does not replay dropout's random state in the recomputation. Use `jit=False`.
+    """
+    return error_class(
+        f"{setting} on the torch backend needs eager execution: torch.compile does "
+        f"not replay dropout's random state in the recomputation. {fix}"
+    )
+
+
 def _dropouts_to_pin(layer):
     pinned = []
     for sublayer in layer._flatten_layers(include_self=False):
@@ -44,11 +72,7 @@ def _rematerialize_layer(layer):
         if not training:
             return forward_call(inputs, *args, training=training, **kwargs)
         if torch_is_compiling():
-            raise ValueError(
-                "`rematerialize` on the torch backend needs eager execution: "
-                "torch.compile does not replay dropout's random state in the "
-                "recomputation. Compile the model with `jit_compile=False`."
-            )
+            raise remat_under_torch_compile_error()
         seeds = [dropout.seed_generator.next() for dropout in dropouts]
         generators = [dropout.seed_generator for dropout in dropouts]
 
@@ -126,11 +150,7 @@ def rematerialize(encoder):
     if keras.backend.backend() == "torch" and getattr(encoder, "compiled", False) and (
         encoder.jit_compile
     ):
-        raise ValueError(
-            "`rematerialize` on the torch backend needs eager execution: "
-            "torch.compile does not replay dropout's random state in the "
-            "recomputation. Compile the model with `jit_compile=False`."
-        )
+        raise remat_under_torch_compile_error()
     for layer in layers:
         if not getattr(layer, "_keras_mpcl_remat", False):
             _rematerialize_layer(layer)
