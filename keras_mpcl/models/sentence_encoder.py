@@ -7,6 +7,7 @@ from keras import ops
 from keras_mpcl.backend import is_traced_by_jax_jit
 from keras_mpcl.models.length_buckets import call_in_length_buckets
 from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
+from keras_mpcl.normalization import l2_normalize
 from keras_mpcl.validation import check_int
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -78,7 +79,7 @@ class _SentenceEncoderHead:
         if self.projection is not None:
             pooled = ops.cast(self.projection(pooled), "float32")
         if normalize:
-            pooled = ops.normalize(pooled, axis=-1, order=2)
+            pooled = l2_normalize(pooled)
         keras_hub.models.TextEmbedder.__init__(
             self, inputs=inputs, outputs=pooled, **kwargs
         )
