@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_mpcl.normalization import l2_normalize
+from keras_mpcl.validation import is_number
 
 
 @keras.saving.register_keras_serializable(package="keras_mpcl")
@@ -46,7 +47,7 @@ class LearnableTemperature(keras.layers.Layer):
             ("initial_temperature", initial_temperature),
             ("min_temperature", min_temperature),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if not is_number(value) or value <= 0:
                 raise ValueError(
                     f"`{name}` should be a positive float. Received: `{name}` = {value!r}"
                 )

@@ -1,7 +1,6 @@
 """Multi-positive contrastive loss over a flattened batch of translation groups."""
 
 import math
-import numbers
 from typing import Any
 
 import keras
@@ -11,6 +10,7 @@ from keras import ops
 from keras_mpcl.distribution import collectives
 from keras_mpcl.normalization import l2_normalize
 from keras_mpcl.validation import check_choice as _check_choice
+from keras_mpcl.validation import is_number
 
 Tensor = Any
 
@@ -83,13 +83,8 @@ _FORMULA_DOC = """\
     `mixed_float16`."""
 
 
-def _is_real_number(value):
-    # NumPy scalars (np.float32(0.05)) are numbers too; bools are not.
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_temperature(temperature):
-    if not _is_real_number(temperature):
+    if not is_number(temperature):
         raise TypeError(
             "`temperature` should be a positive float. "
             f"Received: `temperature` = {temperature!r} "
@@ -103,7 +98,7 @@ def _check_temperature(temperature):
 
 
 def _check_margin(margin):
-    if not _is_real_number(margin):
+    if not is_number(margin):
         raise TypeError(
             f"`margin` should be a float. Received: `margin` = {margin!r}"
         )

@@ -15,6 +15,7 @@ from keras_mpcl.data.collisions import check_collisions
 from keras_mpcl.data.collisions import resolve_collisions
 from keras_mpcl.data.streaming import StreamingTranslationGroups
 from keras_mpcl.data.summary import CorpusSummary
+from keras_mpcl.validation import is_int
 
 # tf.strings.strip (used when streaming) strips ASCII whitespace only; in-memory
 # readers strip the same set so both paths see identical texts.
@@ -516,9 +517,7 @@ class TranslationGroups(BaseTranslationGroups):
                 f"Received: {fractions!r}"
             )
         values = list(fractions.values())
-        if all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values
-        ):
+        if all(is_int(v) for v in values):
             if min(values) < 1 or sum(values) > len(self):
                 raise ValueError(
                     "Split sizes should be positive and sum to at most the "

@@ -7,6 +7,9 @@ converted, e.g. `"yes"` to `True` for a boolean key) and raises a
 
 import math
 
+from keras_mpcl.validation import is_int
+from keras_mpcl.validation import is_number
+
 
 class ConfigError(ValueError):
     """A training config with an unknown key, a wrong type or a bad value."""
@@ -40,10 +43,10 @@ def int_at_least(minimum):
     """
 
     def check(key, value):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if not is_int(value) or value < minimum:
             what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
             raise bad_value(key, what, value)
-        return value
+        return int(value)
 
     return check
 
@@ -52,7 +55,7 @@ def number(minimum=None, maximum=None, open_min=False):
     """The check of a finite number within the bounds (`open_min`: `> minimum`); returns a float."""
 
     def check(key, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             raise bad_value(key, "a number", value)
         value = float(value)
         low_ok = minimum is None or (value > minimum if open_min else value >= minimum)
@@ -135,13 +138,11 @@ def languages(key, value):
 
 def fraction_or_count(key, value):
     """A float in (0, 1) (a fraction) or an int >= 1 (a count); 0 means none."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad_value(key, "a fraction in [0, 1) or a count (int >= 0)", value)
-    if isinstance(value, float) and not 0 <= value < 1:
-        raise bad_value(key, "a fraction in [0, 1) or a count (int >= 0)", value)
-    if isinstance(value, int) and value < 0:
-        raise bad_value(key, "a fraction in [0, 1) or a count (int >= 0)", value)
-    return value
+    if is_int(value) and value >= 0:
+        return int(value)
+    if is_number(value) and 0 <= value < 1:
+        return float(value)
+    raise bad_value(key, "a fraction in [0, 1) or a count (int >= 0)", value)
 
 
 def key_range(key, value):
@@ -151,11 +152,11 @@ def key_range(key, value):
     if (
         not isinstance(value, list)
         or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or not all(is_int(v) for v in value)
         or not 0 <= value[0] < value[1]
     ):
         raise bad_value(key, "[] or [start, stop] with 0 <= start < stop", value)
-    return value
+    return [int(v) for v in value]
 
 
 def auto_or_bool(key, value):
@@ -172,10 +173,10 @@ def mesh_shape(key, value):
     if (
         not isinstance(value, list)
         or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+        or not all(is_int(v) and v >= 1 for v in value)
     ):
         raise bad_value(key, "[] or [batch, model] with positive ints", value)
-    return value
+    return [int(v) for v in value]
 
 
 def table(key, value):
