@@ -42,9 +42,9 @@ def call_in_length_buckets(encode_chunk, inputs, buckets):
     work on padding when lengths vary. Sorting the rows by length, cutting
     them into `buckets` chunks and trimming each chunk to its own longest row
     computes the same embeddings (each row attends only to its own tokens)
-    with fewer token positions: for 128 NTREX sentences of up to 64
-    all-MiniLM-L6-v2 tokens, 4 buckets encode 5,696 token positions instead of
-    8,192 (4,949 are real tokens). The output rows are in the order of the input rows.
+    with fewer token positions (how many fewer, and the speed-up, for one
+    NTREX batch: see benchmarks/README.md, "Training throughput"). The output
+    rows are in the order of the input rows.
 
     Needs shapes known only at run time: TensorFlow without XLA, PyTorch
     and un-jitted JAX; XLA and `jax.jit` cannot compile it.

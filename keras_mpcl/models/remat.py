@@ -101,11 +101,10 @@ def rematerialize(encoder):
     its gradient is needed, for about one more forward pass of compute.
     Dropout masks are the same in the forward pass and the recomputation, so
     gradients equal those of the plain model. How much the step's peak
-    memory falls depends on the backend (`benchmarks/README.md`): with
-    all-MiniLM-L6-v2 on 128 x 64 tokens on CPU, TensorFlow's falls by about
-    half, while PyTorch keeps 0.1 GB instead of 1.7 GB between the forward
-    and backward passes but its backward pass peaks nearly as high as
-    without rematerialisation.
+    memory falls depends on the backend: on TensorFlow it falls; PyTorch
+    keeps far less between the forward and backward passes, but its backward
+    pass peaks nearly as high as without rematerialisation (measurements:
+    see benchmarks/README.md, "Training throughput").
 
     Inference (`training=False`) is unchanged. The setting belongs to the
     Python object: a saved and reloaded encoder trains without it until
