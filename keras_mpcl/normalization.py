@@ -22,8 +22,7 @@ def l2_normalize(x, axis=-1, epsilon=1e-6):
 
     Examples:
 
-    >>> import numpy as np
-    >>> x = np.array([[3.0, 4.0], [0.0, 0.0]], "float32")
+    >>> x = keras.ops.convert_to_tensor([[3.0, 4.0], [0.0, 0.0]])
     >>> keras.ops.convert_to_numpy(l2_normalize(x)).tolist()
     [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
     """
