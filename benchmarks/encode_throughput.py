@@ -81,7 +81,7 @@ def _minilm_path():
 def _texts(count, seed=0):
     """`count` texts: long sentences in 8 languages and short ones cut from them."""
     sys.path.insert(0, str(ROOT))
-    from keras_mpcl.data.readers import read_lines
+    from keras_mpcl.data.lines import read_lines
 
     sentences = []
     if SHARED.is_dir():

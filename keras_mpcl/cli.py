@@ -145,8 +145,8 @@ def run_embed(args):
 
     import numpy as np
 
-    from keras_mpcl.data.readers import count_lines
-    from keras_mpcl.data.readers import iter_line_chunks
+    from keras_mpcl.data.lines import count_lines
+    from keras_mpcl.data.lines import iter_line_chunks
     from keras_mpcl.models import build_encoder
     from keras_mpcl.models.encode import TOKENIZE_CHUNK
     from keras_mpcl.models.encode import iter_encoded_chunks

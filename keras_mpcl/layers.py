@@ -5,6 +5,9 @@ import math
 import keras
 from keras import ops
 
+from keras_mpcl.normalization import l2_normalize
+from keras_mpcl.validation import is_number
+
 
 @keras.saving.register_keras_serializable(package="keras_mpcl")
 class LearnableTemperature(keras.layers.Layer):
@@ -44,7 +47,7 @@ class LearnableTemperature(keras.layers.Layer):
             ("initial_temperature", initial_temperature),
             ("min_temperature", min_temperature),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if not is_number(value) or value <= 0:
                 raise ValueError(
                     f"`{name}` should be a positive float. Received: `{name}` = {value!r}"
                 )
@@ -67,9 +70,7 @@ class LearnableTemperature(keras.layers.Layer):
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         log_tau = ops.maximum(self.log_temperature, math.log(self.min_temperature))
-        squared_norm = ops.sum(ops.square(x), axis=-1, keepdims=True)
-        scale = ops.rsqrt(ops.maximum(squared_norm, 1e-12)) * ops.exp(-0.5 * log_tau)
-        return x * scale
+        return l2_normalize(x) * ops.exp(-0.5 * log_tau)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,7 +1,6 @@
 """Multi-positive contrastive loss over a flattened batch of translation groups."""
 
 import math
-import numbers
 from typing import Any
 
 import keras
@@ -9,7 +8,9 @@ import numpy as np
 from keras import ops
 
 from keras_mpcl.distribution import collectives
+from keras_mpcl.normalization import l2_normalize
 from keras_mpcl.validation import check_choice as _check_choice
+from keras_mpcl.validation import is_number
 
 Tensor = Any
 
@@ -20,7 +21,6 @@ PADDING_ID = -1
 # Masked logits are set to this instead of -inf so that a row with nothing left
 # in it gives a finite logsumexp (and finite gradients) rather than NaN.
 _MASKED_LOGIT = -1e9
-_NORM_EPSILON = 1e-12
 
 _ARGS_DOC = """\
         temperature: float. Softmax temperature tau: logits are similarity / tau.
@@ -83,13 +83,8 @@ _FORMULA_DOC = """\
     `mixed_float16`."""
 
 
-def _is_real_number(value):
-    # NumPy scalars (np.float32(0.05)) are numbers too; bools are not.
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_temperature(temperature):
-    if not _is_real_number(temperature):
+    if not is_number(temperature):
         raise TypeError(
             "`temperature` should be a positive float. "
             f"Received: `temperature` = {temperature!r} "
@@ -103,7 +98,7 @@ def _check_temperature(temperature):
 
 
 def _check_margin(margin):
-    if not _is_real_number(margin):
+    if not is_number(margin):
         raise TypeError(
             f"`margin` should be a float. Received: `margin` = {margin!r}"
         )
@@ -189,11 +184,6 @@ def _check_id_dtype(y_true):
         )
 
 
-def _l2_normalize(x):
-    squared_norm = ops.sum(ops.square(x), axis=-1, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(squared_norm, _NORM_EPSILON))
-
-
 def _pair_masks(group_ids, anchors):
     """Boolean (N, N) positive and candidate masks, and the (N,) anchor mask."""
     n = ops.shape(group_ids)[0]
@@ -256,7 +246,7 @@ def anchor_losses(
         ops.not_equal(group_ids, PADDING_ID)[:, None], embeddings, ops.zeros_like(embeddings)
     )
     if normalize:
-        embeddings = _l2_normalize(embeddings)
+        embeddings = l2_normalize(embeddings)
     if collectives.should_gather(gather_across_replicas):
         group_ids, all_ids, all_embeddings, rows = collectives.gather_replica_batch(
             group_ids, embeddings

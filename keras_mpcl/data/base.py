@@ -1,8 +1,7 @@
 """`BaseTranslationGroups`: language selection and sharding shared by both corpora."""
 
-import numpy as np
-
 from keras_mpcl.validation import check_int
+from keras_mpcl.validation import is_int
 
 
 def check_known_languages(requested, available, argument="languages"):
@@ -58,11 +57,7 @@ def check_shard(num_workers, worker_index):
     ValueError: `worker_index` should be an int in [0, num_workers). Received: ...
     """
     check_int("num_workers", num_workers)
-    if (
-        isinstance(worker_index, bool)
-        or not isinstance(worker_index, (int, np.integer))
-        or not 0 <= worker_index < num_workers
-    ):
+    if not is_int(worker_index) or not 0 <= worker_index < num_workers:
         raise ValueError(
             "`worker_index` should be an int in [0, num_workers). Received: "
             f"`worker_index` = {worker_index!r} with `num_workers` = {num_workers}"

@@ -1,4 +1,4 @@
-"""`TranslationGroups`: a corpus of translation groups and its readers."""
+"""`TranslationGroups`: a corpus of translation groups in memory, and its readers."""
 
 import dataclasses
 import hashlib
@@ -11,102 +11,16 @@ import numpy as np
 from keras_mpcl.data import readers
 from keras_mpcl.data.base import BaseTranslationGroups
 from keras_mpcl.data.base import check_known_languages
+from keras_mpcl.data.collisions import check_collisions
+from keras_mpcl.data.collisions import resolve_collisions
 from keras_mpcl.data.streaming import StreamingTranslationGroups
 from keras_mpcl.data.summary import CorpusSummary
+from keras_mpcl.validation import is_int
 
-COLLISIONS = ("merge", "drop")
 # tf.strings.strip (used when streaming) strips ASCII whitespace only; in-memory
 # readers strip the same set so both paths see identical texts.
 _WHITESPACE = " \t\n\r\f\v"
 _SAMPLE_FILE = ("keras_mpcl", "sample_data/sample_groups.jsonl")
-
-
-def _check_collisions(collisions):
-    if collisions not in COLLISIONS:
-        raise ValueError(
-            f"`collisions` should be one of {COLLISIONS}. "
-            f"Received: `collisions` = {collisions!r}"
-        )
-
-
-def _resolve_collisions(texts, collisions):
-    """Merges or drops groups sharing a text; fills merged rows of `texts` in place.
-
-    `merge` unites groups connected by shared texts into the earliest of them;
-    `drop` keeps a group only if none of its texts belongs to an earlier kept
-    group.
-
-    Returns:
-        `(kept rows, groups merged, groups dropped, members lost merging)`.
-    """
-    if collisions == "drop":
-        kept = _drop_collisions(texts)
-        return kept, 0, texts.shape[0] - len(kept), 0
-    components = _connected_groups(texts)
-    kept = np.asarray(sorted(components), dtype=np.int64)
-    merged = sum(len(rows) - 1 for rows in components.values())
-    return kept, merged, 0, _merge_into_first(texts, components)
-
-
-def _drop_collisions(texts):
-    """Rows kept by `collisions="drop"`: groups sharing no text with an earlier kept one.
-
-    Written by hand: which group survives depends on the order of the earlier
-    decisions, which a connected-components labelling does not express.
-    """
-    owner, keep = set(), []
-    for g in range(texts.shape[0]):
-        row = [t for t in texts[g] if t]
-        if any(t in owner for t in row):
-            continue
-        owner.update(row)
-        keep.append(g)
-    return np.asarray(keep, dtype=np.int64)
-
-
-def _connected_groups(texts):
-    """Groups connected by shared texts, as `{first row: all rows}`, rows ascending.
-
-    Groups and distinct texts are the nodes of a bipartite graph with an edge
-    from each group to each of its texts; its connected components
-    (`scipy.sparse.csgraph.connected_components`) are the groups to merge.
-    """
-    from scipy import sparse
-    from scipy.sparse import csgraph
-
-    num_groups = texts.shape[0]
-    rows, columns = np.nonzero(texts != "")
-    text_ids = {}
-    nodes = [text_ids.setdefault(t, len(text_ids)) for t in texts[rows, columns]]
-    text_nodes = num_groups + np.asarray(nodes, np.int64)
-    graph = sparse.coo_matrix(
-        (np.ones(len(nodes), np.int32), (rows, text_nodes)),
-        shape=(num_groups + len(text_ids),) * 2,
-    )
-    _, labels = csgraph.connected_components(graph, directed=False)
-    components = {}
-    for g, label in enumerate(labels[:num_groups]):
-        components.setdefault(label, []).append(g)
-    return {members[0]: members for members in components.values()}
-
-
-def _merge_into_first(texts, components):
-    """Fills each component's first row with its other rows' texts; returns members lost.
-
-    The first row keeps its own text of a language, else the first text of
-    that language among the later rows; every other differing text is lost.
-    """
-    lost = 0
-    for first, rows in components.items():
-        for row in rows[1:]:
-            for column, text in enumerate(texts[row]):
-                if not text:
-                    continue
-                if not texts[first, column]:
-                    texts[first, column] = text
-                elif texts[first, column] != text:
-                    lost += 1
-    return lost
 
 
 class TranslationGroups(BaseTranslationGroups):
@@ -176,7 +90,7 @@ class TranslationGroups(BaseTranslationGroups):
         source="memory",
         reader_counts=None,
     ):
-        _check_collisions(collisions)
+        check_collisions(collisions)
         if not isinstance(members, dict) and hasattr(members, "items"):
             members = dict(members.items())
         if not isinstance(members, dict):
@@ -236,7 +150,7 @@ class TranslationGroups(BaseTranslationGroups):
         keys = [keys[r] for r in rows]
         attributes = {n: [v[r] for r in rows] for n, v in attributes.items()}
 
-        kept, merged, dropped, members_lost = _resolve_collisions(texts, collisions)
+        kept, merged, dropped, members_lost = resolve_collisions(texts, collisions)
         texts = texts[kept]
         self._languages = languages
         self._texts = texts
@@ -298,7 +212,7 @@ class TranslationGroups(BaseTranslationGroups):
         """
         if streaming:
             return StreamingTranslationGroups(files)
-        _check_collisions(collisions)
+        check_collisions(collisions)
         return cls._from_raw(readers.read_aligned_files(files), collisions)
 
     @classmethod
@@ -399,7 +313,7 @@ class TranslationGroups(BaseTranslationGroups):
             }
             if not files:
                 raise ValueError("Empty corpus: `tables` names no language")
-        _check_collisions(collisions)
+        check_collisions(collisions)
         raw = readers.read_keyed_tables(
             files,
             id_column=id_column,
@@ -428,7 +342,7 @@ class TranslationGroups(BaseTranslationGroups):
         Returns:
             A `TranslationGroups` with the pivot language first.
         """
-        _check_collisions(collisions)
+        check_collisions(collisions)
         return cls._from_raw(readers.read_pivot_pairs(pairs, pivot), collisions)
 
     @classmethod
@@ -449,7 +363,7 @@ class TranslationGroups(BaseTranslationGroups):
         Returns:
             A `TranslationGroups`.
         """
-        _check_collisions(collisions)
+        check_collisions(collisions)
         raw = readers.read_jsonl(path, attribute_keys=tuple(attribute_keys))
         mapping = readers.resolve_languages(raw.members, languages, str(path))
         raw = raw._replace(members={n: raw.members[c] for n, c in mapping.items()})
@@ -603,9 +517,7 @@ class TranslationGroups(BaseTranslationGroups):
                 f"Received: {fractions!r}"
             )
         values = list(fractions.values())
-        if all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values
-        ):
+        if all(is_int(v) for v in values):
             if min(values) < 1 or sum(values) > len(self):
                 raise ValueError(
                     "Split sizes should be positive and sum to at most the "

@@ -3,9 +3,9 @@
 import pathlib
 
 from keras_mpcl.data.base import BaseTranslationGroups
+from keras_mpcl.data.lines import check_file
+from keras_mpcl.data.lines import scan_lines
 from keras_mpcl.data.readers import check_equal_line_counts
-from keras_mpcl.data.readers import check_file
-from keras_mpcl.data.readers import scan_lines
 from keras_mpcl.data.summary import CorpusSummary
 from keras_mpcl.validation import check_int
 

@@ -13,6 +13,7 @@ import os
 import keras
 
 from keras_mpcl.distribution.collectives import torch_world
+from keras_mpcl.validation import check_int
 
 STRATEGIES = ("auto", "none", "data_parallel", "mirrored", "tpu", "multi_worker", "ddp")
 
@@ -154,10 +155,7 @@ def simulate_cpu_devices(count):
     Raises:
         RuntimeError: when the backend already initialised other devices.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(
-            f"`count` should be a positive int. Received: `count` = {count!r}"
-        )
+    check_int("count", count)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from keras_mpcl.distribution.collectives import torch_world
+from keras_mpcl.validation import check_int
 
 # A cache keyed by model, not state: one DDP wrapper per model (a second one
 # around the same weights would reduce the gradients twice); an entry goes
@@ -128,8 +129,7 @@ def ddp_fit(
             "`ddp_fit` is the PyTorch training loop; on the "
             f"{backend} backend use `model.fit` under `configure(...).scope()`."
         )
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` should be a positive int. Received: `steps` = {steps!r}")
+    check_int("steps", steps)
     import torch
     import torch.distributed as dist
 

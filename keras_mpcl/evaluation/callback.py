@@ -6,6 +6,7 @@ import numbers
 import keras
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
+from keras_mpcl.validation import check_int
 
 MODES = ("max", "min", "auto")
 
@@ -121,13 +122,8 @@ class EvaluationCallback(keras.callbacks.Callback):
             ("every_n_epochs", every_n_epochs),
             ("every_n_steps", every_n_steps),
         ):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value <= 0
-            ):
-                raise ValueError(
-                    f"`{arg}` should be a positive int or None. "
-                    f"Received: `{arg}` = {value!r}"
-                )
+            if value is not None:
+                check_int(arg, value, what="a positive int or None")
         if every_n_epochs is None and every_n_steps is None:
             raise ValueError(
                 "Set `every_n_epochs` or `every_n_steps`; both are None, so the "

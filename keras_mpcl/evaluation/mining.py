@@ -183,7 +183,10 @@ def best_threshold(scores, is_gold, num_gold):
     Candidates with `score >= threshold` are kept. Only cuts between
     different scores are considered (tied candidates are kept or dropped
     together); the threshold is the midpoint between the last kept and the
-    first dropped score, as in LASER's BUCC evaluation.
+    first dropped score, as in LASER's BUCC evaluation. The cuts come from
+    `sklearn.metrics.precision_recall_curve`; this wrapper adds what it does
+    not do: recall over `num_gold` (gold pairs missing from the candidates
+    count too) and the midpoint threshold.
 
     Args:
         scores: array-like of candidate scores.
@@ -200,29 +203,30 @@ def best_threshold(scores, is_gold, num_gold):
     """
     scores = np.asarray(scores, dtype="float64")
     is_gold = np.asarray(is_gold, dtype=bool)
-    order = np.argsort(-scores, kind="stable")
-    scores, is_gold = scores[order], is_gold[order]
     best = {"threshold": float("inf"), "precision": 0.0, "recall": 0.0, "f1": 0.0}
-    if num_gold <= 0 or len(scores) == 0:
+    if num_gold <= 0 or not is_gold.any():
         return best
-    true_positives = np.cumsum(is_gold)
-    for i in range(len(scores)):
-        if i + 1 < len(scores) and scores[i + 1] == scores[i]:
-            continue  # the cut would split tied scores
-        tp = int(true_positives[i])
-        if tp == 0:
-            continue
-        precision, recall = tp / (i + 1), tp / num_gold
-        f1 = 2 * precision * recall / (precision + recall)
-        if f1 > best["f1"]:
-            nxt = scores[i + 1] if i + 1 < len(scores) else scores[i]
-            best = {
-                "threshold": float((scores[i] + nxt) / 2),
-                "precision": precision,
-                "recall": recall,
-                "f1": f1,
-            }
-    return best
+    from sklearn.metrics import precision_recall_curve  # imported when used
+
+    # One cut per distinct score, highest first (sklearn's last point keeps nothing).
+    precision, recall, thresholds = precision_recall_curve(is_gold, scores)
+    precision, recall, thresholds = precision[-2::-1], recall[-2::-1], thresholds[::-1]
+    # sklearn's recall counts the gold pairs among the candidates, BUCC's all of
+    # them: back to exact true-positive counts, then over `num_gold`.
+    recall = np.rint(recall * is_gold.sum()) / num_gold
+    with np.errstate(invalid="ignore"):  # 0 / 0 where a cut keeps no gold pair
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+    cut = int(np.argmax(f1))  # the first, i.e. highest, of equally good cuts
+    if f1[cut] == 0:
+        return best
+    # sklearn gives the last kept score; LASER's threshold is the midpoint to the next.
+    next_score = thresholds[min(cut + 1, len(thresholds) - 1)]
+    return {
+        "threshold": float((thresholds[cut] + next_score) / 2),
+        "precision": float(precision[cut]),
+        "recall": float(recall[cut]),
+        "f1": float(f1[cut]),
+    }
 
 
 def precision_recall_f1(predicted, gold):

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from keras_mpcl.data.readers import read_lines
+from keras_mpcl.data.lines import read_lines
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.search import DEFAULT_BLOCK_BYTES
 from keras_mpcl.evaluation.search import topk_similarity

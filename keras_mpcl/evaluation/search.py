@@ -5,6 +5,7 @@ import importlib.util
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import l2_normalize
+from keras_mpcl.validation import check_int
 
 BACKENDS = ("auto", "numpy", "faiss")
 # One similarity tile is at most this many bytes; the argpartition indices and
@@ -24,17 +25,8 @@ def faiss_available():
 
 
 def _check_inputs(queries, keys, k, block_bytes, backend):
-    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ValueError(f"`k` should be a positive int. Received: `k` = {k!r}")
-    if (
-        isinstance(block_bytes, bool)
-        or not isinstance(block_bytes, int)
-        or (block_bytes <= 0)
-    ):
-        raise ValueError(
-            "`block_bytes` should be a positive int. "
-            f"Received: `block_bytes` = {block_bytes!r}"
-        )
+    check_int("k", k)
+    check_int("block_bytes", block_bytes)
     if backend not in BACKENDS:
         raise ValueError(
             f"`backend` should be one of {BACKENDS}. Received: `backend` = {backend!r}"

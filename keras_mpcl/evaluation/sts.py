@@ -16,31 +16,20 @@ _STS17_NAME = re.compile(r"^sts17\.track([0-9]+[a-z]?)\.([a-z]+)-([a-z]+)\.tsv$"
 _STSB_NAME = re.compile(r"^stsb-([A-Za-z_-]+)-test\.csv$")
 
 
-def rankdata(values):
-    """Ranks starting at 1, tied values sharing their average rank.
-
-    Examples:
-
-    >>> rankdata([10, 20, 20, 5]).tolist()
-    [2.0, 3.5, 3.5, 1.0]
-    """
-    values = np.asarray(values, dtype="float64")
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    ranks = np.empty(len(values), dtype="float64")
-    # Boundaries of runs of equal values; each run gets its mean 1-based rank.
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    for start, end in zip(starts, ends):
-        ranks[order[start:end]] = (start + 1 + end) / 2
-    return ranks
-
-
 def spearman(x, y):
     """Spearman rank correlation: Pearson correlation of the (tie-averaged) ranks.
 
-    Formula: `rho = cov(rank(x), rank(y)) / (std(rank(x)) std(rank(y)))`.
-    Returns `nan` when either side is constant or has fewer than 2 values.
+    Computed by `scipy.stats.spearmanr`, rounded to 12 decimals so that a
+    perfect (anti-)correlation reads exactly `1.0` (`-1.0`). Returns `nan`
+    when either side is constant (all values equal: no ranking to correlate)
+    or has fewer than 2 values.
+
+    Args:
+        x: 1-D array-like of numbers.
+        y: 1-D array-like of numbers, as long as `x`.
+
+    Returns:
+        float in [-1, 1], or `nan`.
 
     Examples:
 
@@ -50,6 +39,8 @@ def spearman(x, y):
     -0.5
     >>> round(spearman([1, 2, 2, 3], [1, 2, 3, 4]), 6)
     0.948683
+    >>> spearman([5, 5, 5], [1, 2, 3])
+    nan
     """
     x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
     if x.shape != y.shape or x.ndim != 1:
@@ -57,13 +48,12 @@ def spearman(x, y):
             "`x` and `y` should be 1-D and of the same length. Received: shapes "
             f"{x.shape} and {y.shape}"
         )
-    if len(x) < 2:
+    # scipy warns on (and returns nan for) constant input; for one value it raises.
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
-    rx, ry = rankdata(x) - (len(x) + 1) / 2, rankdata(y) - (len(y) + 1) / 2
-    denominator = np.sqrt(np.sum(rx * rx) * np.sum(ry * ry))
-    if denominator == 0:
-        return float("nan")
-    return float(np.round(np.sum(rx * ry) / denominator, 12))
+    from scipy import stats  # imported when used: `keras-mpcl --help` stays fast
+
+    return float(np.round(stats.spearmanr(x, y).statistic, 12))
 
 
 def sts(encoder, sentences1, sentences2, scores, batch_size=32):

@@ -13,6 +13,7 @@ from keras_mpcl.models.sentence_encoder import XLMRobertaSentenceEncoder
 from keras_mpcl.models.sentence_encoder import _SentenceEncoderHead
 from keras_mpcl.models.vocabulary import train_sentencepiece_tokenizer
 from keras_mpcl.models.vocabulary import train_wordpiece_tokenizer
+from keras_mpcl.validation import check_int
 
 ARCHITECTURES = ("bert", "xlm_roberta")
 # Maximum length of a new, randomly initialised encoder when none is given.
@@ -60,11 +61,7 @@ class EncoderConfig:
                 f"Received: `architecture` = {self.architecture!r}"
             )
         for name in ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"`{name}` should be a positive int. Received: `{name}` = {value!r}"
-                )
+            check_int(name, getattr(self, name))
         if self.hidden_dim % self.num_heads:
             raise ValueError(
                 "`hidden_dim` should be divisible by `num_heads`. Received: "
@@ -90,11 +87,8 @@ class EncoderConfig:
 def _check_max_length(max_length, allow_none):
     if max_length is None and allow_none:
         return
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 3:
-        raise ValueError(
-            "`max_length` should be an int >= 3 (two special tokens and one token)"
-            f"{' or None' if allow_none else ''}. Received: `max_length` = {max_length!r}"
-        )
+    what = "an int >= 3 (two special tokens and one token)"
+    check_int("max_length", max_length, 3, what + (" or None" if allow_none else ""))
 
 
 def build_encoder(

@@ -5,6 +5,36 @@ from keras import ops
 from keras_mpcl.backend import is_traced_by_jax_jit
 
 
+def length_buckets_under_xla_error(
+    setting="`length_buckets` > 1",
+    fix="Compile the model with `jit_compile=False` (TensorFlow then runs the graph "
+    "without XLA; un-jitted JAX is slow, so prefer TensorFlow or PyTorch), or use "
+    "`length_buckets=1`.",
+    error_class=ValueError,
+):
+    """The error refusing length buckets under XLA or `jax.jit`, which need static shapes.
+
+    Args:
+        setting: str. What asked for length buckets, as the user wrote it.
+            Defaults to `` "`length_buckets` > 1" ``.
+        fix: str. How to fix it, in the user's terms (a model argument, a
+            config key). Defaults to the model's `jit_compile=False`.
+        error_class: the exception class. Defaults to `ValueError`.
+
+    Returns:
+        An `error_class` instance, to raise.
+
+    Examples:
+
+    >>> print(length_buckets_under_xla_error("`buckets=4`", "Use `buckets=1`."))
+    `buckets=4` trims each chunk of rows to its longest row, a shape known only at run time, which XLA and `jax.jit` cannot compile. Use `buckets=1`.
+    """
+    return error_class(
+        f"{setting} trims each chunk of rows to its longest row, a shape known only "
+        f"at run time, which XLA and `jax.jit` cannot compile. {fix}"
+    )
+
+
 def call_in_length_buckets(encode_chunk, inputs, buckets):
     """Encodes `inputs` in `buckets` chunks of rows sorted by length.
 
@@ -12,9 +42,9 @@ def call_in_length_buckets(encode_chunk, inputs, buckets):
     work on padding when lengths vary. Sorting the rows by length, cutting
     them into `buckets` chunks and trimming each chunk to its own longest row
     computes the same embeddings (each row attends only to its own tokens)
-    with fewer token positions: for 128 NTREX sentences of up to 64
-    all-MiniLM-L6-v2 tokens, 4 buckets encode 5,696 token positions instead of
-    8,192 (4,949 are real tokens). The output rows are in the order of the input rows.
+    with fewer token positions (how many fewer, and the speed-up, for one
+    NTREX batch: see benchmarks/README.md, "Training throughput"). The output
+    rows are in the order of the input rows.
 
     Needs shapes known only at run time: TensorFlow without XLA, PyTorch
     and un-jitted JAX; XLA and `jax.jit` cannot compile it.
@@ -31,12 +61,7 @@ def call_in_length_buckets(encode_chunk, inputs, buckets):
     mask = inputs["padding_mask"]
     lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
     if is_traced_by_jax_jit(lengths):
-        raise ValueError(
-            "`length_buckets` > 1 trims each chunk to its longest row, a shape "
-            "known only at run time, which `jax.jit` cannot trace. Use "
-            "`length_buckets=1` with JAX, or compile with `jit_compile=False`, "
-            "or use the TensorFlow or PyTorch backend."
-        )
+        raise length_buckets_under_xla_error()
     order = ops.argsort(lengths)
     rows = ops.shape(lengths)[0]
     embeddings = []

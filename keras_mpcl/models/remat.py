@@ -20,6 +20,34 @@ class _DrawnSeed(keras.random.SeedGenerator):
         return self._seed
 
 
+def remat_under_torch_compile_error(
+    setting="`rematerialize`",
+    fix="Compile the model with `jit_compile=False`.",
+    error_class=ValueError,
+):
+    """The error refusing rematerialisation under `torch.compile`.
+
+    Args:
+        setting: str. What asked for rematerialisation, as the user wrote it.
+            Defaults to `` "`rematerialize`" ``.
+        fix: str. How to fix it, in the user's terms (a model argument, a
+            config key). Defaults to the model's `jit_compile=False`.
+        error_class: the exception class. Defaults to `ValueError`.
+
+    Returns:
+        An `error_class` instance, to raise.
+
+    Examples:
+
+    >>> print(remat_under_torch_compile_error("`remat=True`", "Use `jit=False`."))
+    `remat=True` on the torch backend needs eager execution: torch.compile does not replay dropout's random state in the recomputation. Use `jit=False`.
+    """
+    return error_class(
+        f"{setting} on the torch backend needs eager execution: torch.compile does "
+        f"not replay dropout's random state in the recomputation. {fix}"
+    )
+
+
 def _dropouts_to_pin(layer):
     pinned = []
     for sublayer in layer._flatten_layers(include_self=False):
@@ -44,11 +72,7 @@ def _rematerialize_layer(layer):
         if not training:
             return forward_call(inputs, *args, training=training, **kwargs)
         if torch_is_compiling():
-            raise ValueError(
-                "`rematerialize` on the torch backend needs eager execution: "
-                "torch.compile does not replay dropout's random state in the "
-                "recomputation. Compile the model with `jit_compile=False`."
-            )
+            raise remat_under_torch_compile_error()
         seeds = [dropout.seed_generator.next() for dropout in dropouts]
         generators = [dropout.seed_generator for dropout in dropouts]
 
@@ -77,11 +101,10 @@ def rematerialize(encoder):
     its gradient is needed, for about one more forward pass of compute.
     Dropout masks are the same in the forward pass and the recomputation, so
     gradients equal those of the plain model. How much the step's peak
-    memory falls depends on the backend (`benchmarks/README.md`): with
-    all-MiniLM-L6-v2 on 128 x 64 tokens on CPU, TensorFlow's falls by about
-    half, while PyTorch keeps 0.1 GB instead of 1.7 GB between the forward
-    and backward passes but its backward pass peaks nearly as high as
-    without rematerialisation.
+    memory falls depends on the backend: on TensorFlow it falls; PyTorch
+    keeps far less between the forward and backward passes, but its backward
+    pass peaks nearly as high as without rematerialisation (measurements:
+    see benchmarks/README.md, "Training throughput").
 
     Inference (`training=False`) is unchanged. The setting belongs to the
     Python object: a saved and reloaded encoder trains without it until
@@ -126,11 +149,7 @@ def rematerialize(encoder):
     if keras.backend.backend() == "torch" and getattr(encoder, "compiled", False) and (
         encoder.jit_compile
     ):
-        raise ValueError(
-            "`rematerialize` on the torch backend needs eager execution: "
-            "torch.compile does not replay dropout's random state in the "
-            "recomputation. Compile the model with `jit_compile=False`."
-        )
+        raise remat_under_torch_compile_error()
     for layer in layers:
         if not getattr(layer, "_keras_mpcl_remat", False):
             _rematerialize_layer(layer)

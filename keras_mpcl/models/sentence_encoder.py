@@ -6,6 +6,8 @@ from keras import ops
 
 from keras_mpcl.backend import is_traced_by_jax_jit
 from keras_mpcl.models.length_buckets import call_in_length_buckets
+from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
+from keras_mpcl.normalization import l2_normalize
 from keras_mpcl.validation import check_int
 
 POOLING_MODES = ("mean", "cls", "max")
@@ -77,7 +79,7 @@ class _SentenceEncoderHead:
         if self.projection is not None:
             pooled = ops.cast(self.projection(pooled), "float32")
         if normalize:
-            pooled = ops.normalize(pooled, axis=-1, order=2)
+            pooled = l2_normalize(pooled)
         keras_hub.models.TextEmbedder.__init__(
             self, inputs=inputs, outputs=pooled, **kwargs
         )
@@ -98,12 +100,7 @@ class _SentenceEncoderHead:
         ):
             return super().call(inputs, training=training, mask=mask)
         if getattr(self, "jit_compile", False) is True and keras.backend.backend() != "torch":
-            raise ValueError(
-                "`length_buckets` > 1 trims each chunk of rows to its longest row, "
-                "a shape known only at run time, which XLA and `jax.jit` cannot "
-                "compile. Compile the model with `jit_compile=False` (TensorFlow: "
-                "the graph runs without XLA), or set `length_buckets = 1`."
-            )
+            raise length_buckets_under_xla_error()
         if is_traced_by_jax_jit(inputs["padding_mask"]):
             # Shape inference (`jax.eval_shape`) of an un-jitted JAX model.
             return super().call(inputs, training=training, mask=mask)

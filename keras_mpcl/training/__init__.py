@@ -1,10 +1,10 @@
 """Training: config -> data -> encoder -> compile / fit -> save (CLI and recipes)."""
 
-from keras_mpcl.training.config import ConfigError
 from keras_mpcl.training.config import TrainingConfig
 from keras_mpcl.training.config import default_config_path
 from keras_mpcl.training.config import load_config
 from keras_mpcl.training.config import to_toml
+from keras_mpcl.training.config_checks import ConfigError
 from keras_mpcl.training.report import format_comparison
 from keras_mpcl.training.report import held_out_retrieval
 from keras_mpcl.training.report import plot_comparison

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_mpcl.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_mpcl")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -34,10 +36,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak, total_steps, warmup_steps=0, end=0.0):
         for name, value, minimum in (("total_steps", total_steps, 1), ("warmup_steps", warmup_steps, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(
-                    f"`{name}` should be an int >= {minimum}. Received: `{name}` = {value!r}"
-                )
+            check_int(name, value, minimum, f"an int >= {minimum}")
         if warmup_steps >= total_steps:
             raise ValueError(
                 "`warmup_steps` should be smaller than `total_steps`. Received: "

@@ -512,20 +512,23 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
             )
         if config.train.length_buckets > 1:
             if keras.backend.backend() != "torch" and encoder.jit_compile:
-                raise ConfigError(
-                    f"`train.length_buckets` = {config.train.length_buckets} trims each "
-                    "chunk to its longest row, a shape known only at run time, which XLA "
-                    "and jax.jit cannot compile. Fix it with `--set train.jit_compile=false` "
-                    "(slow on JAX: prefer TensorFlow or PyTorch) or "
-                    "`--set train.length_buckets=1`."
+                from keras_mpcl.models.length_buckets import (
+                    length_buckets_under_xla_error,
+                )
+
+                raise length_buckets_under_xla_error(
+                    f"`train.length_buckets` = {config.train.length_buckets}",
+                    "Fix it with `--set train.jit_compile=false` (slow on JAX: prefer "
+                    "TensorFlow or PyTorch) or `--set train.length_buckets=1`.",
+                    ConfigError,
                 )
             encoder.length_buckets = config.train.length_buckets
         if config.train.remat:
             if keras.backend.backend() == "torch" and encoder.jit_compile:
-                raise ConfigError(
-                    "`train.remat` on the torch backend needs eager execution; "
-                    "torch.compile does not replay dropout's random state in the "
-                    "recomputation. Fix it with `--set train.jit_compile=auto`."
+                from keras_mpcl.models.remat import remat_under_torch_compile_error
+
+                raise remat_under_torch_compile_error(
+                    "`train.remat`", "Fix it with `--set train.jit_compile=auto`.", ConfigError
                 )
             rematerialize(encoder)
 

@@ -320,23 +320,3 @@ def test_jsonl_requested_language_missing(tmp_path):
     with pytest.raises(ValueError, match=r"Requested language\(s\) \['it'\] not found"):
         TranslationGroups.from_jsonl(path, languages=["en", "it"])
 
-
-def test_line_chunks_split_on_newline_only(tmp_path):
-    from keras_mpcl.data.readers import count_lines
-    from keras_mpcl.data.readers import iter_line_chunks
-    from keras_mpcl.data.readers import read_lines
-
-    path = tmp_path / "lines.txt"
-    path.write_bytes("\ufeffa\u2028b\r\nc\x85d\n\ne\vf\fg".encode("utf-8"))
-    expected = ["a\u2028b", "c\x85d", "", "e\vf\fg"]
-    assert read_lines(path) == expected
-    assert count_lines(path) == 4
-    assert [line for chunk in iter_line_chunks(path, 3) for line in chunk] == expected
-    assert [len(chunk) for chunk in iter_line_chunks(path, 3)] == [3, 1]
-    path.write_bytes(b"x\ny\n")
-    assert count_lines(path) == 2 and list(iter_line_chunks(path)) == [["x", "y"]]
-    path.write_bytes(b"")
-    assert count_lines(path) == 0 and list(iter_line_chunks(path)) == []
-    path.write_bytes(b"ok\ncaf\xe9\n")
-    with pytest.raises(CorpusFormatError, match="line 2"):
-        list(iter_line_chunks(path))

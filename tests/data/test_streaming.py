@@ -7,7 +7,7 @@ from keras_mpcl.data import CorpusFormatError
 from keras_mpcl.data import StreamingTranslationGroups
 from keras_mpcl.data import TranslationGroups
 from keras_mpcl.data import group_dataset
-from keras_mpcl.data.streaming import scan_lines
+from keras_mpcl.data.lines import scan_lines
 
 # NumPy / tf.data / Python only: scripts/test.sh runs these once.
 pytestmark = pytest.mark.backend_independent

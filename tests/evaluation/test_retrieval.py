@@ -7,7 +7,6 @@ from keras_mpcl.evaluation import bitext_retrieval
 from keras_mpcl.evaluation import read_tatoeba
 from keras_mpcl.evaluation import tatoeba
 from keras_mpcl.evaluation.retrieval import nearest_neighbour_accuracy
-from keras_mpcl.evaluation.retrieval import read_lines
 from tests.evaluation.helpers import bag_of_chars
 from tests.evaluation.helpers import one_hot_words
 
@@ -87,12 +86,6 @@ def test_read_tatoeba_errors(tmp_path):
     (tmp_path / "tatoeba.ita-eng.eng").write_text("a\n")
     with pytest.raises(ValueError, match="line-aligned"):
         read_tatoeba(tmp_path)
-
-
-def test_read_lines_keeps_blank_lines(tmp_path):
-    path = tmp_path / "f.txt"
-    path.write_bytes(b"a\r\n\nb")
-    assert read_lines(path) == ["a", "", "b"]
 
 
 def test_keras_hub_style_encoder_is_accepted():

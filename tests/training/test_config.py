@@ -8,9 +8,9 @@ from keras_mpcl.training import ConfigError
 from keras_mpcl.training import TrainingConfig
 from keras_mpcl.training import load_config
 from keras_mpcl.training import to_toml
-from keras_mpcl.training.config import SECTIONS
-from keras_mpcl.training.config import parse_override
 from keras_mpcl.training.config import read_config_file
+from keras_mpcl.training.config_overrides import parse_override
+from keras_mpcl.training.config_sections import SECTIONS
 
 # NumPy / tf.data / Python only: scripts/test.sh runs these once.
 pytestmark = pytest.mark.backend_independent
