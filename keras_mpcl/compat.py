@@ -93,6 +93,16 @@ def track_torch_variables(model):
     model._track_variables()
 
 
+def fit_preprocessed(model, dataset, **kwargs):
+    """Keras' own `Model.fit` on a keras-hub task whose batches are already preprocessed.
+
+    keras-hub's `Task.fit` maps its preprocessor over a `tf.data.Dataset` and
+    refuses anything else, such as a `tf.distribute` dataset; the batches of
+    that dataset went through the preprocessor per replica already.
+    """
+    return keras.Model.fit(model, dataset, **kwargs)
+
+
 def check_private_apis():
     """Raises ImportError naming every private API that this keras / keras-hub lack.
 

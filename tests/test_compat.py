@@ -25,7 +25,7 @@ def test_a_missing_private_api_names_it_and_the_fix(monkeypatch):
 def test_only_the_compat_module_reaches_into_private_packages():
     offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "keras_mpcl").rglob("*.py")
                  if path.name != "compat.py"
-                 and re.search(r"keras_hub\.src|keras\.src|_flatten_layers|_track_variables",
+                 and re.search(r"keras_hub\.src|keras\.src|_flatten_layers|_track_variables|keras\.Model\.fit\(",
                                path.read_text())]
     assert not offenders, f"private keras / keras-hub use outside keras_mpcl/compat.py: {offenders}"
 
