@@ -16,6 +16,7 @@ from typing import Any
 
 import keras
 
+from keras_mpcl.compat import fit_preprocessed
 from keras_mpcl.distribution.datasets import ShardSpec
 from keras_mpcl.distribution.datasets import split_global_batches
 from keras_mpcl.distribution.strategies import environment_workers
@@ -178,9 +179,7 @@ class DistributionSetup:
 
             first = next(iter(dataset_fn(self.shard_spec())))
             self.build_model(model, first)
-            # keras-hub's `fit` only takes a `tf.data.Dataset`; the batches are
-            # preprocessed above, so Keras' own `fit` runs them.
-            history = keras.Model.fit(
+            history = fit_preprocessed(
                 model,
                 self.distribute_dataset(replica_dataset),
                 epochs=epochs,

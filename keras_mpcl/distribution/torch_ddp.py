@@ -12,6 +12,7 @@ import weakref
 import keras
 import numpy as np
 
+from keras_mpcl.compat import track_torch_variables
 from keras_mpcl.distribution.collectives import torch_world
 from keras_mpcl.validation import check_int
 
@@ -38,7 +39,7 @@ def _model_device(model):
     model without parameters. Registering again fixes that.
     """
     if len(list(model.parameters())) < len(model.trainable_variables):
-        model._track_variables()
+        track_torch_variables(model)
     if not model.trainable_variables:
         raise ValueError("The model has no trainable weights; build it before training.")
     return model.trainable_variables[0].value.device

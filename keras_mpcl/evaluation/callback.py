@@ -5,6 +5,7 @@ import numbers
 
 import keras
 
+from keras_mpcl.compat import callback_model
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.validation import check_int
 
@@ -178,7 +179,7 @@ class EvaluationCallback(keras.callbacks.Callback):
     def evaluate(self, epoch=None, step=None):
         """Runs every task now; returns and records the flat metrics."""
         model = None
-        if self._model is not None:
+        if callback_model(self) is not None:
             # On JAX, reading `self.model` syncs the training state into the
             # model's variables, which a separate `encoder` may share.
             model = self.model

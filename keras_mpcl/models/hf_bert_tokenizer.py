@@ -5,9 +5,8 @@ import unicodedata
 import keras
 import keras_hub
 import numpy as np
-from keras_hub.src.tokenizers.word_piece_tokenizer import get_special_tokens_pattern
-from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+
+from keras_mpcl.compat import keras_hub_private
 
 try:
     import tensorflow as tf
@@ -15,6 +14,10 @@ try:
 except ImportError:  # keras-hub can tokenize without TensorFlow (Python path).
     tf = None
     tf_text = None
+
+get_special_tokens_pattern = keras_hub_private("get_special_tokens_pattern")
+pretokenize = keras_hub_private("pretokenize")
+preprocessing_function = keras_hub_private("preprocessing_function")
 
 # Hugging Face's `BertNormalizer(clean_text=True)` drops control characters
 # (Unicode "Other": Cc, Cf, Co, plus NUL and U+FFFD) except tab, newline and

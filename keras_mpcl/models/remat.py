@@ -3,6 +3,8 @@
 import keras
 
 from keras_mpcl.backend import torch_is_compiling
+from keras_mpcl.compat import sublayers
+from keras_mpcl.compat import unseeded_torch_generator
 
 
 class _DrawnSeed(keras.random.SeedGenerator):
@@ -50,12 +52,12 @@ def remat_under_torch_compile_error(
 
 def _dropouts_to_pin(layer):
     pinned = []
-    for sublayer in layer._flatten_layers(include_self=False):
+    for sublayer in sublayers(layer):
         if not isinstance(sublayer, keras.layers.Dropout) or sublayer.rate <= 0:
             continue
         if (
             keras.backend.backend() == "torch"
-            and sublayer.seed_generator._initial_seed is None
+            and unseeded_torch_generator(sublayer.seed_generator)
         ):
             # Unseeded torch dropout draws from torch's global RNG, whose
             # state `torch.utils.checkpoint` replays in the recomputation.
