@@ -38,8 +38,10 @@ def _run(command, backend):
                PYTHONPATH=str(REPO_ROOT))
     env.pop("XLA_FLAGS", None)
     for attempt in range(2):
+        # A whole training run in a child process: 300 s was too little beside two
+        # other suites and a training job on two cores (the JAX run timed out once).
         result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
-                                text=True, timeout=300)
+                                text=True, timeout=900)
         output = result.stdout + result.stderr
         if result.returncode == 0 or _GLOO_ABORT not in output:
             break
