@@ -140,13 +140,16 @@ def environment_workers():
     return 1, 0
 
 
+_CPU_COLLECTIVE_TIMEOUT_FLAG = "xla_cpu_collective_call_terminate_timeout_seconds"
+
+
 def simulate_cpu_devices(count):
     """Splits the host CPU into `count` devices, to try multi-device code on a laptop.
 
     TensorFlow: `count` logical CPU devices (call before TensorFlow has
     initialised its devices). JAX: sets
-    `XLA_FLAGS=--xla_force_host_platform_device_count=count` (call before JAX
-    initialises). PyTorch: nothing to do; launch
+    `XLA_FLAGS=--xla_force_host_platform_device_count=count` and raises XLA's
+    CPU collective timeout to an hour (call before JAX initialises). PyTorch: nothing to do; launch
     `torchrun --nproc_per_node=count` with the gloo backend instead.
 
     Args:
@@ -176,7 +179,13 @@ def simulate_cpu_devices(count):
         flag = f"--xla_force_host_platform_device_count={count}"
         flags = os.environ.get("XLA_FLAGS", "")
         if flag not in flags:
-            os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+            flags = f"{flags} {flag}".strip()
+        if _CPU_COLLECTIVE_TIMEOUT_FLAG not in flags:
+            # Simulated devices share the cores: on a busy machine one device can reach
+            # an all-reduce more than XLA's default 40 s after the others, and XLA then
+            # aborts the whole process.
+            flags = f"{flags} --{_CPU_COLLECTIVE_TIMEOUT_FLAG}=3600"
+        os.environ["XLA_FLAGS"] = flags
         import jax
 
         if jax.device_count() != count and jax.default_backend() == "cpu":

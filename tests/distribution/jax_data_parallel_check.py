@@ -7,6 +7,7 @@ os.environ["KERAS_BACKEND"] = "jax"
 # Must be set before JAX initialises its backends.
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    " --xla_cpu_collective_call_terminate_timeout_seconds=3600"
 )
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
