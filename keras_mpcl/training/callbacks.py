@@ -26,7 +26,7 @@ class _TrainingLog(keras.callbacks.CSVLogger):
         super().on_epoch_end(epoch, logs)
 
 
-def fit_callbacks(config, output_dir, *, held_out, resumed_from, writes_files, verbose, say):
+def training_callbacks(config, output_dir, *, held_out, resumed_from, writes_files, verbose, say):
     """The callbacks `train` runs in `fit`, in order.
 
     Backups at every epoch's end (`train.checkpoint_every` steps), the

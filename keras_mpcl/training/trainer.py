@@ -19,7 +19,7 @@ from keras_mpcl.models import model_card
 from keras_mpcl.models.remat import rematerialize
 from keras_mpcl.training import data as run_data_lib
 from keras_mpcl.training import report
-from keras_mpcl.training.callbacks import fit_callbacks
+from keras_mpcl.training.callbacks import training_callbacks
 from keras_mpcl.training.config import ConfigError
 from keras_mpcl.training.config import TrainingConfig
 from keras_mpcl.training.config import to_toml
@@ -425,7 +425,7 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
             dataset_fn,
             epochs=config.train.steps // config.train.checkpoint_every,
             steps_per_epoch=config.train.checkpoint_every,
-            callbacks=[*fit_callbacks(
+            callbacks=[*training_callbacks(
                 config, out, held_out=held_out, resumed_from=resumed_from,
                 writes_files=writes_files, verbose=verbose,
                 say=lambda message: _say(message, verbose),

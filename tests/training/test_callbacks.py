@@ -1,9 +1,9 @@
-"""`fit_callbacks`: what `train` runs in `fit`, in the process that writes files and in others."""
+"""`training_callbacks`: what `train` runs in `fit`, in the process that writes files and in others."""
 
 import keras
 import pytest
 
-from keras_mpcl.training.callbacks import fit_callbacks
+from keras_mpcl.training.callbacks import training_callbacks
 from keras_mpcl.training.resumption import RandomStateBackup
 
 from .tiny import tiny_config
@@ -15,7 +15,7 @@ HELD_OUT = {"en": ["Hello."], "de": ["Hallo."]}
 
 def _callbacks(tmp_path, writes_files):
     config = tiny_config(tmp_path, ["eval.every_steps=2", "train.tensorboard=false"])
-    return fit_callbacks(config, tmp_path / "run", held_out=HELD_OUT, resumed_from=0,
+    return training_callbacks(config, tmp_path / "run", held_out=HELD_OUT, resumed_from=0,
                          writes_files=writes_files, verbose=1, say=print)
 
 
