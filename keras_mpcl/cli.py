@@ -123,6 +123,8 @@ def run_train(args):
         print(to_toml(config), end="")
         return 0
     result = train(config)
+    if result.worker_index != 0:  # under torchrun, the first process reports
+        return 0
     if result.after is not None:
         print(
             f"Held-out retrieval accuracy: {result.before['mean']:.1%} before, "

@@ -8,8 +8,8 @@ One module per job, each importing only those listed before it:
 - `datasets`: what each input pipeline reads (`ShardSpec`) and cutting
   global batches into per-replica slices.
 - `optimizers`: `AllReducedClippingAdamW`.
-- `torch_ddp`: a `DistributedDataParallel` training loop for torchrun
-  (`ddp_fit`), which Keras' torch `fit` does not give.
+- `torch_ddp`: `fit` with `DistributedDataParallel` for torchrun
+  (`ddp_fit`, Keras callbacks included), which Keras' torch `fit` does not give.
 - `strategies`: each backend's engine for a strategy name, and starting it.
 - `setup`: `configure` and the `DistributionSetup` it returns.
 

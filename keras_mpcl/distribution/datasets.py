@@ -11,9 +11,9 @@ ShardSpec.__doc__ = """What one input pipeline must produce.
     (one share per worker). `replicas_per_batch`: how many replicas one batch
     of the pipeline feeds, i.e. multiply the per-replica `groups_per_batch`
     by it: the replicas of this worker on TensorFlow (each global batch is
-    cut into one slice of whole groups per replica), the number of devices
-    on JAX (Keras splits the global batch), 1 on PyTorch (one process per
-    replica).
+    cut into one slice of whole groups per replica), the number of replicas
+    on JAX (Keras splits the global batch) and on PyTorch DDP (every process
+    reads the global batches and keeps its own slice).
 
     Examples:
 

@@ -24,6 +24,9 @@ from keras_mpcl.distribution.strategies import resolve_strategy
 from keras_mpcl.distribution.strategies import start_engine
 from keras_mpcl.distribution.torch_ddp import ddp_fit
 
+# The `fit` arguments that `ddp_fit` takes (`shuffle` only as False).
+_DDP_FIT_ARGUMENTS = ("callbacks", "verbose", "initial_epoch")
+
 
 @dataclasses.dataclass
 class DistributionSetup:
@@ -59,14 +62,16 @@ class DistributionSetup:
 
     def shard_spec(self):
         """The `ShardSpec` the input pipeline of this worker must follow."""
-        if self.backend == "jax":
-            # Keras' DataParallel splits the global batches itself (across
-            # processes too), so every process reads the same global stream.
-            return ShardSpec(1, 0, self.num_replicas)
-        # TensorFlow: global batches for this worker's replicas (cut per
-        # replica by `distribute_dataset`); PyTorch: one process per replica.
-        per_batch = self.num_replicas // self.num_workers if self.backend == "tensorflow" else 1
-        return ShardSpec(self.num_workers, self.worker_index, per_batch)
+        if self.backend == "tensorflow":
+            # Global batches for this worker's replicas, cut per replica by
+            # `distribute_dataset`.
+            return ShardSpec(
+                self.num_workers, self.worker_index, self.num_replicas // self.num_workers
+            )
+        # JAX: Keras' DataParallel splits the global batches itself (across
+        # processes too); PyTorch: `distribute_dataset` keeps this process's
+        # slice. Either way every process reads the same global stream.
+        return ShardSpec(1, 0, self.num_replicas)
 
     def distribute_dataset(self, dataset_fn):
         """Builds the input for `fit` (or `ddp_fit`) from a dataset function.
@@ -80,7 +85,9 @@ class DistributionSetup:
 
         Returns:
             On TensorFlow with a strategy, a distributed dataset in which each
-            replica gets its own batches; elsewhere the `tf.data.Dataset`.
+            replica gets its own batches; under PyTorch DDP, this process's
+            slice of each global batch (one step trains on one global batch,
+            as on one device); elsewhere the `tf.data.Dataset`.
         """
         if self.backend == "tensorflow" and self.engine is not None:
             import tensorflow as tf
@@ -106,6 +113,12 @@ class DistributionSetup:
                     experimental_fetch_to_device=True
                 ),
             )
+        if self.strategy == "ddp":
+            # Each global batch becomes `num_replicas` consecutive slices of
+            # whole groups; this process keeps slice `worker_index`.
+            return split_global_batches(dataset_fn(self.shard_spec()), self.num_replicas).shard(
+                self.num_replicas, self.worker_index
+            )
         return dataset_fn(self.shard_spec())
 
     def fit(self, model, dataset_fn, *, epochs=1, steps_per_epoch, **kwargs):
@@ -116,9 +129,10 @@ class DistributionSetup:
         each replica's `tf.data` pipeline, the model is built from one batch
         (`build_model`), and Keras' `fit` runs the replicas. JAX and one
         device: the model's own `fit` on `dataset_fn`'s batches. PyTorch DDP:
-        `ddp_fit` with the compiled loss and optimizer for
-        `epochs * steps_per_epoch` steps; it runs no Keras callbacks, so
-        `callbacks` (or any argument but `verbose`) is refused there.
+        `ddp_fit`, which runs Keras callbacks as `fit` does; of `fit`'s other
+        arguments it takes `callbacks`, `verbose`, `initial_epoch` and
+        `shuffle=False` (the batches come in the stream's order), and any
+        other is refused by name.
 
         Args:
             model: a model compiled under `scope()` with the MPCL loss.
@@ -130,33 +144,28 @@ class DistributionSetup:
             **kwargs: passed to `fit` (e.g. `callbacks`, `verbose`).
 
         Returns:
-            A dict of per-epoch (per-step under DDP) `"loss"` values.
+            A dict of per-epoch logs (`History.history`), e.g. `"loss"`.
         """
         if self.backend == "torch" and self.strategy == "ddp":
-            # `ddp_fit` runs no Keras callbacks: refuse them rather than drop
-            # checkpoints, resumption or logs without a word.
-            dropped = sorted(
+            unsupported = sorted(
                 key for key, value in kwargs.items()
-                if key != "verbose" and not (key == "shuffle" and value is False)
-                and not (key == "callbacks" and not value)
+                if key not in _DDP_FIT_ARGUMENTS and not (key == "shuffle" and value is False)
             )
-            if dropped:
+            if unsupported:
                 raise ValueError(
-                    f"Under torchrun / DDP, `fit` runs `ddp_fit`, which does not support "
-                    f"{', '.join(f'`{k}`' for k in dropped)} (no Keras callbacks: no "
-                    "BackupAndRestore, checkpoints, CSVLogger or TensorBoard). Remove them "
-                    "and save the model after `fit` returns, or train on TensorFlow or JAX, "
-                    "whose multi-device `fit` runs callbacks."
+                    "Under torchrun / DDP, `fit` runs `ddp_fit`, which does not support "
+                    f"{', '.join(f'`{k}`' for k in unsupported)} (it takes `callbacks`, "
+                    "`verbose`, `initial_epoch` and `shuffle=False`). Remove them, or train "
+                    "on TensorFlow or JAX, whose multi-device `fit` is Keras' own."
                 )
-            history = ddp_fit(
+            kwargs.pop("shuffle", None)
+            return ddp_fit(
                 model,
-                dataset_fn(self.shard_spec()),
-                loss=model.loss,
-                optimizer=model.optimizer,
-                steps=epochs * steps_per_epoch,
-                verbose=kwargs.get("verbose", 1),
-            )
-            return history
+                self.distribute_dataset(dataset_fn),
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                **kwargs,
+            ).history
         if self.backend == "tensorflow" and self.engine is not None:
             preprocessor = getattr(model, "preprocessor", None)
 
@@ -219,6 +228,17 @@ class DistributionSetup:
             model.compute_loss(x=x, y=y, y_pred=y_pred)
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
+
+    def barrier(self):
+        """Waits until every process of a PyTorch DDP run gets here; elsewhere returns at once.
+
+        Under torchrun each process runs the whole script: call it where the
+        others must wait for work of one (e.g. rank 0 saving the model).
+        """
+        if self.backend == "torch" and self.strategy == "ddp":
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def close(self):
         """Undoes global state: JAX's distribution, PyTorch's process group."""

@@ -7,6 +7,7 @@ TensorFlow: a `tf.distribute` strategy (`MirroredStrategy`, `TPUStrategy`,
 `keras_mpcl.distribution.setup`) wraps what `start_engine` returns.
 """
 
+import itertools
 import json
 import os
 
@@ -38,6 +39,9 @@ _BACKEND_STRATEGIES = {
 }
 
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+# Numbers the process groups this process starts (every process starts the
+# same sequence of them, e.g. one per `train` call).
+_TORCH_GROUPS = itertools.count()
 
 
 def resolve_strategy(strategy, backend):
@@ -330,5 +334,10 @@ def _start_torch():
         device = torch.device("cpu")
         backend = "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        store, rank, world = next(dist.rendezvous("env://"))
+        # Under keys of its own: torchrun's store outlives a destroyed group,
+        # and a new group under the same keys can read its peers' stale
+        # addresses and hang (a second `train` in one process).
+        store = dist.PrefixStore(f"keras_mpcl_group_{next(_TORCH_GROUPS)}", store)
+        dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world)
     return device, dist.get_world_size(), dist.get_rank()

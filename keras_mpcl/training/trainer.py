@@ -1,7 +1,6 @@
 """`train`: config -> data -> encoder -> compile / fit -> save, shared by CLI and recipes."""
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import os
@@ -12,7 +11,6 @@ import warnings
 
 import keras
 
-from keras_mpcl.backend import reseed_host_generators
 from keras_mpcl.distribution.optimizers import AllReducedClippingAdamW
 from keras_mpcl.distribution.setup import configure
 from keras_mpcl.distribution.strategies import simulate_cpu_devices
@@ -21,18 +19,18 @@ from keras_mpcl.models import model_card
 from keras_mpcl.models.remat import rematerialize
 from keras_mpcl.training import data as run_data_lib
 from keras_mpcl.training import report
+from keras_mpcl.training.callbacks import training_callbacks
 from keras_mpcl.training.config import ConfigError
 from keras_mpcl.training.config import TrainingConfig
 from keras_mpcl.training.config import to_toml
+from keras_mpcl.training.resumption import BACKUP_DIR
+from keras_mpcl.training.resumption import check_resumable
 from keras_mpcl.training.schedules import WarmupLinearDecay
 
 logger = logging.getLogger("keras_mpcl.training")
 
-BACKUP_DIR = "backup"
 PRESET_DIR = "encoder"
 PLOT_FILE = "retrieval_before_after.png"
-# Keys that may change between an interrupted run and its resumption.
-_RESUME_FREE_KEYS = {("train", "verbose")}
 
 
 @dataclasses.dataclass
@@ -54,6 +52,8 @@ class TrainingResult:
         strategy: str, the resolved `train.strategy` (e.g. `"mirrored"`).
         num_replicas: int, replicas trained in sync (the global batch is
             this many times the per-replica batch).
+        worker_index: int, this process's index among the run's processes
+            (torchrun's rank); process 0 writes the run's files.
     """
 
     output_dir: pathlib.Path
@@ -68,97 +68,7 @@ class TrainingResult:
     seconds: float
     strategy: str = "none"
     num_replicas: int = 1
-
-
-class _LearningRateLogger(keras.callbacks.Callback):
-    """Adds the optimizer's current learning rate to each epoch's logs."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            rate = self.model.optimizer.learning_rate
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
-
-
-class _TrainingLog(keras.callbacks.CSVLogger):
-    """`CSVLogger` without the empty `val_*` columns it adds when a run has no validation data."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.keys is None:
-            self.keys = sorted(logs or {})
-        super().on_epoch_end(epoch, logs)
-
-
-class RandomStateBackup(keras.callbacks.Callback):
-    """Makes dropout's randomness resume exactly with `BackupAndRestore`.
-
-    `BackupAndRestore` saves weights and optimizer state but not the state of
-    the `SeedGenerator`s behind dropout, so a resumed run would draw the
-    dropout masks of its first steps again. This callback stores those
-    states (`model.variables` that are not `model.weights`) in the same
-    backup folder; put it before `BackupAndRestore` so that the states are
-    written before the metadata that marks a backup complete. Keras'
-    PyTorch dropout of an unseeded layer draws from torch's global generator
-    instead, so the global generators are also reseeded from `(seed, epoch)`
-    at the start of every epoch: the same epoch then draws the same masks
-    whether or not the run was interrupted before it. (The reseeding is at
-    an epoch's first batch, not in `on_epoch_begin`: PyTorch's `DataLoader`,
-    which Keras wraps around the `tf.data` input there, draws from the
-    global generator when `fit` first iterates it.)
-
-    Args:
-        backup_dir: str. The `BackupAndRestore` folder.
-        seed: int. The run's seed.
-    """
-
-    FILE = "random_states.npz"
-    BACKEND_FILE = "backend.txt"
-
-    def __init__(self, backup_dir, seed):
-        super().__init__()
-        self.path = pathlib.Path(backup_dir) / self.FILE
-        self.metadata = pathlib.Path(backup_dir) / "training_metadata.json"
-        self.seed = int(seed)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if batch == 0:
-            reseed_host_generators((self.seed * 1_000_003 + self._epoch) % 2**32)
-
-    def _states(self):
-        # In model order: names carry per-process counters (seed_generator_4).
-        weights = {id(v) for v in self.model.weights}
-        return [v for v in self.model.variables if id(v) not in weights]
-
-    def on_train_begin(self, logs=None):
-        if not (self.path.is_file() and self.metadata.is_file()):
-            return
-        import numpy as np
-
-        saved = np.load(self.path)
-        saved = [saved[f"state_{i}"] for i in range(len(saved.files))]
-        states = self._states()
-        if [tuple(a.shape) for a in saved] != [tuple(v.shape) for v in states]:
-            raise ValueError(
-                f"{self.path} holds {len(saved)} random states that do not match the "
-                f"model's {len(states)}; the backup belongs to another model. "
-                "Delete the backup folder to start afresh."
-            )
-        for variable, value in zip(states, saved):
-            variable.assign(value)
-
-    def on_epoch_end(self, epoch, logs=None):
-        import numpy as np
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        states = {
-            f"state_{i}": keras.ops.convert_to_numpy(v.value)
-            for i, v in enumerate(self._states())
-        }
-        with open(self.path, "wb") as file:
-            np.savez(file, **states)
-        (self.path.parent / self.BACKEND_FILE).write_text(keras.backend.backend())
+    worker_index: int = 0
 
 
 def _say(message, verbose):
@@ -277,45 +187,6 @@ def training_texts(run_data):
     return [t for t in table.ravel().tolist() if t]
 
 
-def _check_resumable(output_dir, config):
-    """The step to resume from (0 if none); refuses a backup of another config."""
-    metadata = output_dir / BACKUP_DIR / "training_metadata.json"
-    if not metadata.is_file():
-        return 0
-    saved_path = output_dir / "config.toml"
-    if saved_path.is_file():
-        from keras_mpcl.training.config import load_config
-
-        saved = load_config(saved_path).to_dict()
-        current = config.to_dict()
-        differences = [
-            f"{section}.{key}: {saved[section][key]!r} -> {current[section][key]!r}"
-            for section in current
-            if isinstance(current[section], dict)
-            for key in current[section]
-            if (section, key) not in _RESUME_FREE_KEYS
-            and saved[section].get(key) != current[section][key]
-        ]
-        if differences:
-            raise ConfigError(
-                f"{output_dir} holds an interrupted run with a different config "
-                f"({'; '.join(differences)}). Resume it with the same settings, or "
-                f"train into another `--output` directory (or delete {output_dir / BACKUP_DIR})."
-            )
-    backend_file = output_dir / BACKUP_DIR / RandomStateBackup.BACKEND_FILE
-    if backend_file.is_file() and backend_file.read_text() != keras.backend.backend():
-        # Dropout streams and optimizer step counters differ between backends:
-        # such a resume would not be the interrupted run.
-        raise ConfigError(
-            f"{output_dir} holds a run interrupted under the {backend_file.read_text()} "
-            f"backend, and this process runs {keras.backend.backend()}. Resume it with "
-            f"KERAS_BACKEND={backend_file.read_text()}, or train into another `--output` "
-            f"directory (or delete {output_dir / BACKUP_DIR})."
-        )
-    epoch = json.loads(metadata.read_text())["epoch"]
-    return int(epoch) * config.train.checkpoint_every
-
-
 def peak_learning_rate(config, randomly_initialised):
     """`optimizer.random_init_learning_rate` for a random encoder (when set), else `learning_rate`."""
     opt = config.optimizer
@@ -410,6 +281,13 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
     `CSVLogger` and `TensorBoard`, measure held-out retrieval again, then
     `save_to_preset` into `<output_dir>/encoder`.
 
+    The same run trains on several devices with `train.strategy` (see
+    `keras_mpcl.distribution.configure`): TensorFlow and JAX in one process,
+    PyTorch in one process per device launched by torchrun (each calls
+    `train`; `fit` is then `keras_mpcl.distribution.ddp_fit`, callbacks
+    included). Every process trains, restores backups and evaluates; the
+    first writes the run's files and prints.
+
     Interrupted runs resume: calling `train` again with the same config and
     output directory restores the weights and optimizer state of the last
     backup and continues with the batch after it, so the result equals an
@@ -423,7 +301,8 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
             Defaults to `None`.
         output_dir: str, path or None. Overrides `config.output_dir`.
             Defaults to `None`.
-        callbacks: extra Keras callbacks for `fit`. Defaults to `()`.
+        callbacks: extra Keras callbacks for `fit` (run in every process).
+            Defaults to `()`.
         verbose: int or None. Overrides `train.verbose`. Defaults to `None`.
 
     Returns:
@@ -456,23 +335,20 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
     if config.train.device == "cpu":
         _hide_accelerators()
 
-    resumed_from = _check_resumable(out, config)
-    (out / "config.toml").write_text(to_toml(config), encoding="utf-8")
-    effective = config.effective()
-    for change in effective["changed"]:
-        _say(f"loss.objective = {config.loss.objective!r} (single-positive baseline): "
-             f"{change}", verbose)
-
     setup = configure_distribution(config)
-    if setup.strategy == "ddp":
-        setup.close()
-        raise ConfigError(
-            "`train.strategy` resolves to PyTorch DDP, which Keras' `fit` does not "
-            "drive; launch `recipes/distributed/` with torchrun (it trains with "
-            "`keras_mpcl.distribution.ddp_fit`), or use `--set train.strategy=none`."
-        )
+    # Under torchrun every process runs `train`: the first writes and prints.
+    writes_files = setup.worker_index == 0
+    verbose = verbose if writes_files else 0
     previous_policy = keras.config.dtype_policy()
     try:
+        resumed_from = check_resumable(out, config)
+        setup.barrier()  # every process has read the saved config before it is rewritten
+        if writes_files:
+            (out / "config.toml").write_text(to_toml(config), encoding="utf-8")
+        effective = config.effective()
+        for change in effective["changed"]:
+            _say(f"loss.objective = {config.loss.objective!r} (single-positive baseline): "
+                 f"{change}", verbose)
         keras.utils.set_random_seed(config.train.seed)
         keras.config.set_dtype_policy(config.train.precision)
         groups = run_data_lib.read_groups(config.data)
@@ -539,51 +415,24 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
 
         if setup.strategy != "none" and setup.backend != "tensorflow":
             # (`setup.fit` builds the model itself under a TensorFlow strategy.)
-            setup.build_model(encoder, next(iter(dataset_fn(setup.shard_spec()))))
+            setup.build_model(encoder, next(iter(setup.distribute_dataset(dataset_fn))))
         if resumed_from:
             _say(f"Resuming from the backup at step {resumed_from} in {out / BACKUP_DIR}", verbose)
 
-        fit_callbacks = [
-            RandomStateBackup(out / BACKUP_DIR, config.train.seed),
-            # The backup outlives `fit`: it goes only once the encoder is saved.
-            keras.callbacks.BackupAndRestore(
-                str(out / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False
-            ),
-            _LearningRateLogger(),
-        ]
-        if config.eval.every_steps and held_out is not None:
-            from keras_mpcl.evaluation import EvaluationCallback
-
-            fit_callbacks.insert(0, EvaluationCallback(
-                {"held_out_retrieval": lambda encode: report.held_out_retrieval(
-                    encode, held_out, config.eval.batch_size)["mean"]},
-                every_n_epochs=None,
-                every_n_steps=config.eval.every_steps,
-                batch_size=config.eval.batch_size,
-                verbose=verbose,
-            ))
-        fit_callbacks.append(
-            _TrainingLog(str(out / "training_log.csv"), append=bool(resumed_from))
-        )
-        if config.train.tensorboard:
-            if importlib.util.find_spec("tensorboard") is None:
-                _say(
-                    "TensorBoard logs skipped: the `tensorboard` package is not "
-                    "installed (`pip install tensorboard`, or `--set train.tensorboard=false`)",
-                    verbose,
-                )
-            else:
-                fit_callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
-        fit_callbacks.extend(callbacks)
         # `setup.fit`: under a TensorFlow strategy each replica reads and
         # preprocesses its own batches (keras-hub's `fit` only takes a
-        # `tf.data.Dataset`, not a distributed one); elsewhere `encoder.fit`.
+        # `tf.data.Dataset`, not a distributed one); under torchrun `ddp_fit`;
+        # elsewhere `encoder.fit`.
         history = setup.fit(
             encoder,
             dataset_fn,
             epochs=config.train.steps // config.train.checkpoint_every,
             steps_per_epoch=config.train.checkpoint_every,
-            callbacks=fit_callbacks,
+            callbacks=[*training_callbacks(
+                config, out, held_out=held_out, resumed_from=resumed_from,
+                writes_files=writes_files, verbose=verbose,
+                say=lambda message: _say(message, verbose),
+            ), *callbacks],
             verbose=verbose,
             shuffle=False,  # group_dataset already shuffles, by seed and epoch
         )
@@ -591,15 +440,16 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
         # Save before anything else can fail (evaluation, plotting, Ctrl-C):
         # the trained weights are never only in memory.
         preset_dir = out / PRESET_DIR
-        encoder.save_to_preset(str(preset_dir))
-        shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
-        facts = _training_facts(config, run_data, groups, encoder, setup, effective,
-                                from_scratch, description, before)
-        facts["seconds"] = time.perf_counter() - start
-        model_card.write_facts(preset_dir, facts)
-        model_card.write_model_card(preset_dir, facts)
-        _say(f"Saved the trained encoder (keras-hub preset, model card README.md) to "
-             f"{preset_dir}", verbose)
+        if writes_files:
+            encoder.save_to_preset(str(preset_dir))
+            shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
+            facts = _training_facts(config, run_data, groups, encoder, setup, effective,
+                                    from_scratch, description, before)
+            facts["seconds"] = time.perf_counter() - start
+            model_card.write_facts(preset_dir, facts)
+            model_card.write_model_card(preset_dir, facts)
+            _say(f"Saved the trained encoder (keras-hub preset, model card README.md) to "
+                 f"{preset_dir}", verbose)
 
         plot = None
         if held_out is not None:
@@ -611,28 +461,13 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                 + report.format_comparison(before, after),
                 verbose,
             )
-            (out / "retrieval.json").write_text(
-                json.dumps({"before": before, "after": after}, indent=2), encoding="utf-8"
-            )
-            if config.eval.plot:
-                try:
-                    plot = report.plot_comparison(
-                        before, after, out / PLOT_FILE,
-                        title=f"{config.loss.objective.upper()} training, held-out retrieval",
-                    )
-                    _say(f"Plot written to {plot}", verbose)
-                    shutil.copy(plot, preset_dir / PLOT_FILE)  # shown by the model card
-                    facts["plot"] = PLOT_FILE
-                except Exception as error:  # the numbers are written; a plot is extra
-                    warnings.warn(
-                        f"No plot written ({type(error).__name__}: {error}); the held-out "
-                        f"scores are in {out / 'retrieval.json'}. Install matplotlib for "
-                        "the plot, or set `eval.plot = false`.",
-                        stacklevel=2,
-                    )
-            facts.update(after=after, seconds=time.perf_counter() - start)
-            model_card.write_facts(preset_dir, facts)
-            model_card.write_model_card(preset_dir, facts)
+            if writes_files:
+                plot = _write_held_out_results(config, out, before, after, verbose)
+                facts.update(after=after, plot=plot and PLOT_FILE,
+                             seconds=time.perf_counter() - start)
+                model_card.write_facts(preset_dir, facts)
+                model_card.write_model_card(preset_dir, facts)
+        setup.barrier()  # the other processes return once the run is saved
     finally:
         keras.config.set_dtype_policy(previous_policy)
         if setup.strategy != "none":
@@ -651,4 +486,34 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
         seconds=seconds,
         strategy=setup.strategy,
         num_replicas=setup.num_replicas,
+        worker_index=setup.worker_index,
     )
+
+
+def _write_held_out_results(config, out, before, after, verbose):
+    """Writes `retrieval.json` and, with `eval.plot`, the plot (also next to the preset).
+
+    Returns:
+        The plot's pathlib.Path, or None.
+    """
+    (out / "retrieval.json").write_text(
+        json.dumps({"before": before, "after": after}, indent=2), encoding="utf-8"
+    )
+    if not config.eval.plot:
+        return None
+    try:
+        plot = report.plot_comparison(
+            before, after, out / PLOT_FILE,
+            title=f"{config.loss.objective.upper()} training, held-out retrieval",
+        )
+    except Exception as error:  # the numbers are written; a plot is extra
+        warnings.warn(
+            f"No plot written ({type(error).__name__}: {error}); the held-out "
+            f"scores are in {out / 'retrieval.json'}. Install matplotlib for "
+            "the plot, or set `eval.plot = false`.",
+            stacklevel=3,
+        )
+        return None
+    _say(f"Plot written to {plot}", verbose)
+    shutil.copy(plot, out / PRESET_DIR / PLOT_FILE)  # shown by the model card
+    return plot

@@ -33,7 +33,7 @@ def _only_on(backend):
 _GLOO_ABORT = "terminate called without an active exception"
 
 
-def _run(command, backend):
+def _run(command, backend, timeout=900):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=str(REPO_ROOT))
     env.pop("XLA_FLAGS", None)
@@ -41,7 +41,7 @@ def _run(command, backend):
         # A whole training run in a child process: 300 s was too little beside two
         # other suites and a training job on two cores (the JAX run timed out once).
         result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
-                                text=True, timeout=900)
+                                text=True, timeout=timeout)
         output = result.stdout + result.stderr
         if result.returncode == 0 or _GLOO_ABORT not in output:
             break
@@ -66,17 +66,27 @@ def test_jax_data_parallel_matches_global_batch():
     assert set(checks) == {"jax_step", "jax_fit_step", "jax_fit", "jax_mesh"}, checks
 
 
-@_only_on("torch")
-def test_torch_ddp_gloo_matches_global_batch():
+def _torchrun(script, *arguments):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
-    checks = _run(
-        launcher + ["--standalone", "--nproc_per_node=2", str(HERE / "torch_ddp_check.py")],
-        "torch",
-    )
+    return launcher + ["--standalone", "--nproc_per_node=2", str(HERE / script), *arguments]
+
+
+@_only_on("torch")
+def test_torch_ddp_gloo_matches_global_batch():
+    checks = _run(_torchrun("torch_ddp_check.py"), "torch")
     # One line per rank for every check.
     assert {name: len(lines) for name, lines in checks.items()} == {
         "torch_step": 2, "torch_fit_step": 2, "torch_fit": 2,
+    }, checks
+
+
+@_only_on("torch")
+def test_train_under_torchrun_runs_its_callbacks_and_equals_one_process(tmp_path):
+    # Issue #12: `train` refused DDP, and the torchrun recipe ran no callbacks.
+    checks = _run(_torchrun("torch_train_check.py", str(tmp_path)), "torch")
+    assert {name: len(lines) for name, lines in checks.items()} == {
+        "ddp_callbacks": 2, "ddp_stop": 2, "ddp_resume": 2, "ddp_equals_one_process": 1,
     }, checks
 
 
@@ -93,8 +103,8 @@ def test_multi_device_training_equals_single_device_training(backend, tmp_path):
 def test_recipe_trains_a_tiny_bert_on_strings_on_two_devices(tmp_path):
     """End to end: the multi-device recipe on its `TrainingConfig`, a tiny random BERT.
 
-    TensorFlow and JAX go through `keras_mpcl.training.train` (two simulated
-    CPU devices); PyTorch through torchrun's two processes and `ddp_fit`.
+    Every backend goes through `keras_mpcl.training.train`: TensorFlow and
+    JAX on two simulated CPU devices, PyTorch in torchrun's two processes.
     """
     backend = keras.backend.backend()
     script = str(REPO_ROOT / "recipes" / "distributed" / "train_distributed.py")

@@ -72,12 +72,44 @@ def test_package_re_exports_the_public_names():
         distribution.no_such_name  # noqa: B018
 
 
-def test_ddp_fit_refuses_callbacks_instead_of_dropping_them():
-    # Issue #11: checkpoints, resumption, CSV and TensorBoard silently did not run.
+def test_ddp_fit_refuses_the_arguments_it_does_not_support_by_name():
+    # Issue #11: arguments `ddp_fit` cannot honour are refused, never dropped.
     setup = DistributionSetup(backend="torch", strategy="ddp", num_replicas=2,
                               num_workers=2, worker_index=0)
     callback = keras.callbacks.CSVLogger("log.csv")
-    with pytest.raises(ValueError, match="does not support `callbacks`.*no Keras callbacks"):
-        setup.fit(None, lambda spec: None, steps_per_epoch=1, callbacks=[callback])
     with pytest.raises(ValueError, match="does not support `class_weight`, `shuffle`"):
         setup.fit(None, lambda spec: None, steps_per_epoch=1, shuffle=True, class_weight={})
+    # Callbacks are supported (issue #12): only the validation data is named.
+    with pytest.raises(ValueError, match="does not support `validation_data` \\(it takes"):
+        setup.fit(None, lambda spec: None, steps_per_epoch=1, callbacks=[callback],
+                  validation_data=([], []), shuffle=False, verbose=0)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="DDP is PyTorch's")
+def test_ddp_fit_runs_the_callbacks():
+    # Issue #12: under DDP `fit` refused callbacks. One process, no process group:
+    # the same `ddp_fit` as under torchrun (tests/distribution/torch_train_check.py).
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_mpcl.losses import MultiPositiveContrastiveLoss
+
+    class Epochs(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.ends = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append((epoch, sorted(logs)))
+
+    ids = np.array([0, 0, 1, 1, 2, 2], "int32")
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=MultiPositiveContrastiveLoss())
+    setup = DistributionSetup(backend="torch", strategy="ddp", num_replicas=1,
+                              num_workers=1, worker_index=0)
+    callback = Epochs()
+    history = setup.fit(model, lambda spec: tf.data.Dataset.from_tensors((x, ids)).repeat(),
+                        epochs=2, steps_per_epoch=3, callbacks=[callback], verbose=0,
+                        shuffle=False)
+    assert callback.ends == [(0, ["loss"]), (1, ["loss"])]
+    assert len(history["loss"]) == 2

@@ -62,33 +62,39 @@ assert abs(local - float(ref_loss)) > 1e-3, (local, float(ref_loss))
 # ddp_fit: one SGD step == -lr * single-device gradient, identical on both ranks.
 lr = 0.5
 before = [v.value.detach().clone().numpy() for v in model.trainable_variables]
-
-
-def dataset_fn(spec):
-    assert (spec.num_shards, spec.shard_index, spec.replicas_per_batch) == (R, rank, 1)
-    return tf.data.Dataset.from_tensors(batches[spec.shard_index])
-
-
-dataset = setup.distribute_dataset(dataset_fn)
-history = distribution.ddp_fit(model, dataset, loss=loss_fn,
-                               optimizer=keras.optimizers.SGD(lr), steps=1, verbose=0)
+model.compile(optimizer=keras.optimizers.SGD(lr), loss=loss_fn)
+history = distribution.ddp_fit(model, tf.data.Dataset.from_tensors(batches[rank]),
+                               steps_per_epoch=1, verbose=0)
 step_error = max(
     float(np.max(np.abs((v.value.detach().numpy() - b) + lr * g)))
     for v, b, g in zip(model.trainable_variables, before, ref_grads)
 )
-report("torch_fit_step", rank=rank, fit_loss=history["loss"][0], ref_loss=float(ref_loss),
-       step_error=step_error)
-np.testing.assert_allclose(history["loss"][0], float(ref_loss), rtol=1e-5)
+report("torch_fit_step", rank=rank, fit_loss=history.history["loss"][0],
+       ref_loss=float(ref_loss), step_error=step_error)
+np.testing.assert_allclose(history.history["loss"][0], float(ref_loss), rtol=1e-5)
 assert step_error < 1e-5, step_error
 
-history = distribution.ddp_fit(model, dataset, loss=loss_fn,
-                               optimizer=keras.optimizers.AdamW(1e-2), steps=4,
-                               verbose=rank == 0)
+
+# `distribute_dataset`: every process reads the global batches and keeps its
+# slice of whole groups, so one step trains on one global batch.
+def dataset_fn(spec):
+    assert (spec.num_shards, spec.shard_index, spec.replicas_per_batch) == (1, 0, R), spec
+    equal = global_batch(replica_batches(R, groups=(3,)))
+    return tf.data.Dataset.from_tensors(equal).repeat()
+
+
+dataset = setup.distribute_dataset(dataset_fn)
+slice_x, slice_ids = next(iter(dataset))
+own = replica_batches(R, groups=(3,))[rank]
+np.testing.assert_array_equal(np.asarray(slice_x), own[0])
+model.compile(optimizer=keras.optimizers.AdamW(1e-2), loss=loss_fn)
+history = setup.fit(model, lambda spec: dataset_fn(spec), epochs=2, steps_per_epoch=2,
+                    verbose=rank == 0)
 weights = torch.cat([v.value.detach().flatten() for v in model.trainable_variables])
 others = [torch.zeros_like(weights) for _ in range(R)]
 dist.all_gather(others, weights)
-report("torch_fit", rank=rank, losses=history["loss"])
-assert np.isfinite(history["loss"]).all()
+report("torch_fit", rank=rank, losses=history["loss"], slice_ids=np.asarray(slice_ids).tolist())
+assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
 assert all(torch.equal(o, weights) for o in others), "ranks diverged"
 setup.close()
 print("OK")

@@ -1,32 +1,37 @@
-"""Plumbing of recipes/reproduce_paper.py on tiny settings (tiny random encoder)."""
+"""Plumbing of recipes/paper (`python recipes/reproduce_paper.py`) on tiny settings."""
 
-import importlib.util
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
 from conftest import REPO_ROOT
 from keras import ops
 
-SCRIPT = REPO_ROOT / "recipes" / "reproduce_paper.py"
+from keras_mpcl.training import data as run_data_lib
+
+TINY_RUN = ["--encoder", "tiny", "--group-sizes", "3", "--steps", "2", "--batch", "6",
+            "--max-length", "8", "--eval-seen", "en", "de", "--eval-ntrex", "6",
+            "--eval-sib", "6", "--sib-train", "14", "--sts17-pairs", "4", "--stsb-pairs", "4",
+            "--dev-lines", "4"]
 
 
 @pytest.fixture(scope="module")
 def recipe():
-    spec = importlib.util.spec_from_file_location("reproduce_paper", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(REPO_ROOT / "recipes"))
+    try:
+        import paper
+    finally:
+        sys.path.remove(str(REPO_ROOT / "recipes"))
+    return paper
 
 
-def test_schedule_keras_and_python_agree(recipe):
-    schedule = recipe.WarmupLinearDecay(1e-3, 2, 10)
-    keras_values = [float(ops.convert_to_numpy(schedule(step))) for step in range(11)]
-    python_values = [1e-3 * schedule.factor(step) for step in range(11)]
-    np.testing.assert_allclose(keras_values, python_values, rtol=1e-6)
-    assert keras_values[1] == pytest.approx(1e-3)  # peak at the end of warm-up
-    assert keras_values[10] == 0.0
+def test_the_recipe_has_no_schedule_and_no_training_loop_of_its_own():
+    # Issue #12: the recipe had its own WarmupLinearDecay and its own `fit` loop.
+    sources = "\n".join(p.read_text() for p in (REPO_ROOT / "recipes" / "paper").glob("*.py"))
+    assert "LearningRateSchedule" not in sources and ".fit(" not in sources
+    assert "from keras_mpcl.training import train" in sources
 
 
 def test_split_pairs_separates_seen_and_unseen(recipe):
@@ -58,11 +63,8 @@ def test_rejects_batch_not_divisible_by_group_size(recipe):
 @pytest.mark.shared_data
 @pytest.mark.one_backend
 def test_tiny_end_to_end_and_resume(recipe, shared_data, tmp_path):
-    argv = ["--data-dir", str(shared_data), "--output", str(tmp_path), "--encoder", "tiny",
-            "--arms", "cl", "supcon", "--group-sizes", "3", "--seeds", "0",
-            "--steps", "2", "--batch", "6", "--max-length", "8", "--eval-seen", "en", "de",
-            "--eval-ntrex", "6", "--eval-sib", "6", "--sib-train", "14",
-            "--sts17-pairs", "4", "--stsb-pairs", "4", "--dev-lines", "4"]
+    argv = ["--data-dir", str(shared_data), "--output", str(tmp_path),
+            "--arms", "cl", "supcon", "--seeds", "0", *TINY_RUN]
     summary = recipe.main(argv)
     assert sorted(summary) == ["cl", "supcon-g3"]
     runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
@@ -80,16 +82,36 @@ def test_tiny_end_to_end_and_resume(recipe, shared_data, tmp_path):
 
 
 @pytest.mark.shared_data
-def test_mpcl_groups_hold_english_unless_random(recipe, shared_data):
-    train, _ = recipe.load_training_groups(shared_data, 4)
-    english = set(train.texts("en"))
+@pytest.mark.one_backend
+def test_each_run_trains_a_fresh_encoder_whatever_ran_before(recipe, shared_data, tmp_path):
+    # Issue #12: one compiled model per loss was reused across runs, so a run's
+    # dropout masks (and numbers) depended on the runs before it in the process.
+    def run(arms, seeds, folder):
+        recipe.main(["--data-dir", str(shared_data), "--output", str(tmp_path / folder),
+                     "--arms", *arms, "--seeds", *seeds, *TINY_RUN])
+        lines = (tmp_path / folder / "runs.jsonl").read_text().splitlines()
+        return {(r["arm"], r["seed"]): r for r in map(json.loads, lines)}
 
+    alone = run(["cl"], ["1"], "alone")
+    after_others = run(["supcon", "cl"], ["0", "1"], "after_others")
+    got, want = after_others[("cl", 1)], alone[("cl", 1)]
+    assert got["losses"] == want["losses"]
+    assert got["metrics"] == want["metrics"]
+
+
+@pytest.mark.shared_data
+def test_mpcl_groups_hold_english_unless_random(recipe, shared_data):
     def groups_with_english(mode):
-        args = recipe.parse_args(["--batch", "24", "--mpcl-groups", mode])
-        texts, ids = next(iter(recipe.batches(train, recipe.mpcl_arm("supcon", 3), args, 0)))
+        args = recipe.parse_args(["--data-dir", str(shared_data), "--batch", "24",
+                                  "--mpcl-groups", mode, "--dev-lines", "4"])
+        config = recipe.run_config(args, recipe.settings.mpcl_arm("supcon", 3), seed=0)
+        run_data = run_data_lib.split_groups(run_data_lib.read_groups(config.data), config.data)
+        english = set(run_data.train.texts("en"))
+        texts, ids = next(iter(run_data_lib.training_dataset(run_data, config)))
         texts = [t.decode() for t in ops.convert_to_numpy(texts)]
         ids = ops.convert_to_numpy(ids)
         assert (ids >= 0).all() and len(set(ids.tolist())) == 8
+        assert max(int(k) for k in run_data.train.keys) < 1796  # the dev tail and evaluation lines stay out
         return sum(texts[g] in english for g in range(0, 24, 3))  # first member of each group
 
     assert groups_with_english("with-english") == 8
