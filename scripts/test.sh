@@ -3,7 +3,9 @@
 # the test suite once per Keras backend, the three backends side by side
 # (measured: one thread per process was slower, 23 min against about 16).
 # Tests marked `backend_independent` (pure Python / NumPy / tf.data logic) run
-# once, under TensorFlow. Exits non-zero if any backend fails.
+# once, under TensorFlow, and `one_backend` tests (end-to-end plumbing) once,
+# under PyTorch, so that the three runs end close together. Exits non-zero if
+# any backend fails.
 #
 #   bash scripts/test.sh                 # whole suite, tensorflow + jax + torch
 #   BACKENDS=jax bash scripts/test.sh -k loss   # extra arguments go to pytest
@@ -21,9 +23,12 @@ fi
 logs=$(mktemp -d)
 pids=()
 for backend in $BACKENDS; do
-  once=1
-  [ "$backend" = tensorflow ] && once=0
-  KERAS_BACKEND=$backend KERAS_MPCL_SKIP_BACKEND_INDEPENDENT=$once \
+  case $backend in
+    tensorflow) once=backend_independent ;;
+    torch) once=one_backend ;;
+    *) once= ;;
+  esac
+  KERAS_BACKEND=$backend KERAS_MPCL_ONCE_MARKERS=$once \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=25 "$@" >"$logs/$backend.log" 2>&1 &
   pids+=($!)
 done

@@ -56,11 +56,21 @@ ONCE_MARKERS = ("backend_independent", "one_backend")
 def pytest_collection_modifyitems(config, items):
     """Runs `backend_independent` and `one_backend` tests under one backend only.
 
-    scripts/test.sh sets `KERAS_MPCL_SKIP_BACKEND_INDEPENDENT=1` for every
-    backend but TensorFlow, so that these run once per suite.
+    `KERAS_MPCL_ONCE_MARKERS` lists (comma-separated) the once-only markers whose
+    tests this run keeps; unset, a run keeps them all. scripts/test.sh hands each
+    marker to one backend, so that the three side-by-side runs end close together.
     """
-    if os.environ.get("KERAS_MPCL_SKIP_BACKEND_INDEPENDENT") != "1":
+    wanted = os.environ.get("KERAS_MPCL_ONCE_MARKERS")
+    if wanted is None:
         return
-    keep = [item for item in items if not any(m in item.keywords for m in ONCE_MARKERS)]
+    kept_markers = {m.strip() for m in wanted.split(",") if m.strip()}
+    unknown = kept_markers - set(ONCE_MARKERS)
+    if unknown:
+        raise pytest.UsageError(
+            f"KERAS_MPCL_ONCE_MARKERS names {sorted(unknown)}; the once-only markers "
+            f"are {list(ONCE_MARKERS)}."
+        )
+    dropped = set(ONCE_MARKERS) - kept_markers
+    keep = [item for item in items if not any(m in item.keywords for m in dropped)]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
