@@ -3,7 +3,6 @@
 import warnings
 
 import tensorflow as tf
-from keras import ops
 from keras.src.losses import loss as keras_loss
 from keras.src.trainers.data_adapters import data_adapter_utils
 
@@ -11,7 +10,7 @@ from keras_mpcl.training.grad_cache import mini_batches
 
 
 def _encode(model, inputs):
-    return model(inputs, training=True)
+    return tf.cast(model(inputs, training=True), "float32")
 
 
 def _read_seeds(seeds):
