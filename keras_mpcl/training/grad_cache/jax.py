@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import keras
-from keras.src.trainers.data_adapters import data_adapter_utils
 
 from keras_mpcl.training.grad_cache import mini_batches
 
@@ -35,7 +34,7 @@ def train_step(model, mini_batch_size, state, data):
             "on TensorFlow (without XLA) or PyTorch."
         )
     trainable, non_trainable, optimizer_variables, metrics_variables = state
-    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     num_rows = mini_batches.batch_size(x)
     rows = mini_batches.mini_batch_rows(num_rows, mini_batch_size)
     chunks = mini_batches.take_rows(x, rows)  # every tensor: (K, M, ...)

@@ -2,10 +2,10 @@
 
 import warnings
 
+import keras
 import tensorflow as tf
-from keras.src.losses import loss as keras_loss
-from keras.src.trainers.data_adapters import data_adapter_utils
 
+from keras_mpcl.distribution.collectives import num_replicas_in_sync
 from keras_mpcl.training.grad_cache import mini_batches
 
 
@@ -41,7 +41,7 @@ def train_step(model, mini_batch_size, data):
     Returns:
         The logs dict of `model.compute_metrics`.
     """
-    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     num_rows = mini_batches.batch_size(x)
     rows = mini_batches.mini_batch_rows(num_rows, mini_batch_size)
     count = tf.shape(rows)[0]
@@ -69,11 +69,11 @@ def train_step(model, mini_batch_size, data):
     # 2. The loss of the whole batch and its gradient w.r.t. the embeddings.
     with tf.GradientTape() as tape:
         tape.watch(embeddings)
-        loss = model._compute_loss(
+        loss = model.compute_loss(
             x=x, y=y, y_pred=embeddings, sample_weight=sample_weight, training=True
         )
         model._loss_tracker.update_state(
-            keras_loss.unscale_loss_for_distribution(loss), sample_weight=num_rows
+            loss * num_replicas_in_sync(), sample_weight=num_rows
         )
         scaled_loss = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
     embedding_gradients = tape.gradient(scaled_loss, embeddings)

@@ -2,8 +2,8 @@
 
 import warnings
 
+import keras
 import torch
-from keras.src.trainers.data_adapters import data_adapter_utils
 
 from keras_mpcl.distribution.collectives import torch_world
 from keras_mpcl.training.grad_cache import mini_batches
@@ -65,7 +65,7 @@ def train_step(model, mini_batch_size, data):
         The logs dict of `model.compute_metrics`.
     """
     _refuse_unsupported(model)
-    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     num_rows = mini_batches.batch_size(x)
     rows = mini_batches.mini_batch_rows(num_rows, mini_batch_size)
     seeds = mini_batches.seed_state_variables(model)
@@ -81,7 +81,7 @@ def train_step(model, mini_batch_size, data):
     embeddings = torch.cat(embeddings)[:num_rows].requires_grad_()
 
     # 2. The loss of the whole batch and its gradient w.r.t. the embeddings.
-    loss = model._compute_loss(
+    loss = model.compute_loss(
         x=x, y=y, y_pred=embeddings, sample_weight=sample_weight, training=True
     )
     model._loss_tracker.update_state(loss, sample_weight=num_rows)
