@@ -7,7 +7,7 @@ One module per job, each importing only those listed before it:
   imports.
 - `datasets`: what each input pipeline reads (`ShardSpec`) and cutting
   global batches into per-replica slices.
-- `optimizers`: `AllReducedClippingAdamW`.
+- `optimizers`: `AllReducedClippingAdamW`, `SparseSafeAdamW`.
 - `torch_ddp`: `fit` with `DistributedDataParallel` for torchrun
   (`ddp_fit`, Keras callbacks included), which Keras' torch `fit` does not give.
 - `strategies`: each backend's engine for a strategy name, and starting it.
@@ -35,6 +35,7 @@ _EXPORTS = {  # public name: the module defining it
     "ShardSpec": "datasets",
     "split_global_batches": "datasets",
     "AllReducedClippingAdamW": "optimizers",
+    "SparseSafeAdamW": "optimizers",
     "ddp_fit": "torch_ddp",
     "wrap_ddp": "torch_ddp",
     "STRATEGIES": "strategies",
@@ -53,6 +54,7 @@ __all__ = [
     "PADDING_ID",
     "STRATEGIES",
     "AllReducedClippingAdamW",
+    "SparseSafeAdamW",
     "DistributionSetup",
     "ShardSpec",
     "check_gather_option",

@@ -1,12 +1,48 @@
-"""An optimizer that clips the gradient summed over TensorFlow replicas."""
+"""AdamW whose TensorFlow step is the one JAX and PyTorch take: sparse gradients, replicas."""
 
 import keras
+
+
+@keras.saving.register_keras_serializable(package="keras_mpcl")
+class SparseSafeAdamW(keras.optimizers.AdamW):
+    """AdamW that makes a TensorFlow sparse gradient dense, summing its repeated rows.
+
+    On TensorFlow the gradient of an embedding lookup is a `tf.IndexedSlices`
+    with one slice per occurrence of a token in the batch. Keras' optimizers
+    square those slices one by one, so a token that occurs `k` times enters
+    the global clipping norm and Adam's second moment as `sum_i g_i**2`
+    instead of `(sum_i g_i)**2`: TensorFlow training then differs from JAX
+    and PyTorch (dense gradients) and from itself under GradCache (dense
+    too). A dense gradient, as the other backends have, makes the step
+    exact. Other backends and dense gradients pass through unchanged.
+
+    Args:
+        **kwargs: `keras.optimizers.AdamW` arguments.
+
+    Examples:
+
+    >>> optimizer = SparseSafeAdamW(learning_rate=1e-3, global_clipnorm=1.0)
+    >>> optimizer.get_config()["global_clipnorm"]
+    1.0
+    """
+
+    def apply(self, grads, trainable_variables=None):
+        if keras.backend.backend() == "tensorflow":
+            grads = [_dense(g) for g in grads]
+        return super().apply(grads, trainable_variables)
+
+
+def _dense(gradient):
+    import tensorflow as tf
+
+    # Densifying sums the repeated rows; unlike `tf.unique`, XLA compiles it.
+    return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
 
 
 # The registered name ("keras_mpcl>AllReducedClippingAdamW") is what saved
 # models refer to: keep it when moving or renaming the class.
 @keras.saving.register_keras_serializable(package="keras_mpcl")
-class AllReducedClippingAdamW(keras.optimizers.AdamW):
+class AllReducedClippingAdamW(SparseSafeAdamW):
     """AdamW that clips by global norm the gradient summed over TensorFlow replicas.
 
     Keras' optimizer clips each replica's own gradient before the replicas'

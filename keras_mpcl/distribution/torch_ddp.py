@@ -88,7 +88,11 @@ def ddp_fit(model, dataset, *, steps_per_epoch, epochs=1, callbacks=None, verbos
     all ranks' embeddings (`gather_across_replicas`), DDP averages the
     gradients during `backward`, and the compiled Keras optimizer applies
     them, so its learning-rate schedule, weight decay and clipping work as
-    in `fit`. A keras-hub task's `preprocessor` is applied to the batches.
+    in `fit`. A keras-hub task's `preprocessor` is applied to the batches. A
+    model given `keras_mpcl.training.cached_training` takes GradCache steps:
+    each process encodes its share in mini-batches, the loss gathers the
+    cached embeddings of all processes, and DDP averages the gradients once
+    per step, after the last mini-batch.
 
     Keras callbacks run in every process as in `fit`: `on_train_begin`,
     `on_epoch_begin` / `on_epoch_end`, `on_train_batch_begin` /
@@ -162,6 +166,12 @@ def ddp_fit(model, dataset, *, steps_per_epoch, epochs=1, callbacks=None, verbos
         dataset = dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
     optimizer = model.optimizer
     variables = model.trainable_variables
+    # `keras_mpcl.training.cached_training`: GradCache steps, each process
+    # encoding its share of the global batch in mini-batches.
+    from keras_mpcl.training.grad_cache import cached_mini_batch_size
+    from keras_mpcl.training.grad_cache.torch import cached_backward
+
+    mini_batch_size = cached_mini_batch_size(model)
     if not optimizer.built:
         optimizer.build(variables)
     history = keras.callbacks.History()
@@ -191,9 +201,13 @@ def ddp_fit(model, dataset, *, steps_per_epoch, epochs=1, callbacks=None, verbos
             # Gradients left by earlier code would be summed into this step's.
             for v in variables:
                 v.value.grad = None
-            y_pred = trainer(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
-            optimizer.scale_loss(loss).backward()
+            if mini_batch_size:
+                loss, _ = cached_backward(model, mini_batch_size, x, y, forward=trainer,
+                                          no_sync=trainer.no_sync)
+            else:
+                y_pred = trainer(x, training=True)
+                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+                optimizer.scale_loss(loss).backward()
             with torch.no_grad():
                 optimizer.apply([v.value.grad for v in variables], variables)
             global_loss, rows = _global_batch_loss(loss, _rows(x), world)

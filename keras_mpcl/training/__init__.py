@@ -5,6 +5,7 @@ from keras_mpcl.training.config import default_config_path
 from keras_mpcl.training.config import load_config
 from keras_mpcl.training.config import to_toml
 from keras_mpcl.training.config_checks import ConfigError
+from keras_mpcl.training.grad_cache import cached_mini_batch_size
 from keras_mpcl.training.grad_cache import cached_training
 from keras_mpcl.training.report import format_comparison
 from keras_mpcl.training.report import held_out_retrieval
@@ -24,6 +25,7 @@ __all__ = [
     "TrainingResult",
     "WarmupLinearDecay",
     "build_run_encoder",
+    "cached_mini_batch_size",
     "cached_training",
     "configure_distribution",
     "default_config_path",

@@ -112,6 +112,9 @@ class TrainSection:
     tensorboard: bool = _field(True, check.boolean, "write TensorBoard logs")
     remat: bool = _field(False, check.boolean, "recompute transformer layers in the backward pass: less memory, more compute")
     length_buckets: int = _field(1, check.int_at_least(1), "encode each batch in N chunks of similar length (less padding work; jit_compile=false on TF/JAX)")
+    mini_batch_size: int = _field(
+        0, check.int_at_least(0),
+        "GradCache: encode each batch M sentences at a time (the memory of M, the gradient of the whole batch; 0 = off)")
 
 
 @dataclasses.dataclass

@@ -12,11 +12,13 @@ import warnings
 import keras
 
 from keras_mpcl.distribution.optimizers import AllReducedClippingAdamW
+from keras_mpcl.distribution.optimizers import SparseSafeAdamW
 from keras_mpcl.distribution.setup import configure
 from keras_mpcl.distribution.strategies import simulate_cpu_devices
 from keras_mpcl.losses import MultiPositiveContrastiveLoss
 from keras_mpcl.models import model_card
 from keras_mpcl.models.remat import rematerialize
+from keras_mpcl.training.grad_cache import cached_training
 from keras_mpcl.training import data as run_data_lib
 from keras_mpcl.training import report
 from keras_mpcl.training.callbacks import training_callbacks
@@ -221,7 +223,7 @@ def make_optimizer(config, randomly_initialised, setup=None):
             opt.clipnorm, learning_rate=schedule, weight_decay=opt.weight_decay
         )
     else:
-        optimizer = keras.optimizers.AdamW(
+        optimizer = SparseSafeAdamW(
             learning_rate=schedule,
             weight_decay=opt.weight_decay,
             global_clipnorm=opt.clipnorm or None,
@@ -407,6 +409,9 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
                     "`train.remat`", "Fix it with `--set train.jit_compile=auto`.", ConfigError
                 )
             rematerialize(encoder)
+        if config.train.mini_batch_size:
+            _check_cached_training(config, encoder)
+            cached_training(encoder, config.train.mini_batch_size)
 
         def dataset_fn(spec):
             return run_data_lib.training_dataset(
@@ -488,6 +493,24 @@ def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
         num_replicas=setup.num_replicas,
         worker_index=setup.worker_index,
     )
+
+
+def _check_cached_training(config, encoder):
+    """Refuses `train.mini_batch_size` where the cached steps cannot run, before any step."""
+    backend = keras.backend.backend()
+    if backend == "torch" and encoder.jit_compile:
+        raise ConfigError(
+            f"`train.mini_batch_size` = {config.train.mini_batch_size} replays torch's "
+            "random state between its two encodings, which torch.compile does not. "
+            "Fix it with `--set train.jit_compile=auto`."
+        )
+    if backend == "jax" and config.train.length_buckets > 1:
+        raise ConfigError(
+            f"`train.mini_batch_size` = {config.train.mini_batch_size} loops over "
+            "mini-batches inside `jax.jit`, which needs one shape for every mini-batch, "
+            f"so `train.length_buckets` = {config.train.length_buckets} cannot apply. "
+            "Fix it with `--set train.length_buckets=1`."
+        )
 
 
 def _write_held_out_results(config, out, before, after, verbose):

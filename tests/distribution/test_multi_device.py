@@ -86,7 +86,8 @@ def test_train_under_torchrun_runs_its_callbacks_and_equals_one_process(tmp_path
     # Issue #12: `train` refused DDP, and the torchrun recipe ran no callbacks.
     checks = _run(_torchrun("torch_train_check.py", str(tmp_path)), "torch")
     assert {name: len(lines) for name, lines in checks.items()} == {
-        "ddp_callbacks": 2, "ddp_stop": 2, "ddp_resume": 2, "ddp_equals_one_process": 1,
+        "ddp_callbacks": 2, "ddp_stop": 2, "ddp_resume": 2, "ddp_cached": 2,
+        "ddp_equals_one_process": 1,
     }, checks
 
 

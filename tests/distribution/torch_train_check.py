@@ -1,4 +1,5 @@
-"""`train()` under torchrun, 2 processes (gloo): its callbacks run, and it equals one process.
+"""`train()` under torchrun, 2 processes (gloo): its callbacks run, and it equals one process
+(with GradCache steps too).
 
 Run by `test_multi_device.py` under the torch backend as
 `torchrun --standalone --nproc_per_node=2 torch_train_check.py OUT`. Each
@@ -112,10 +113,19 @@ for got, want in zip(resumed.encoder.get_weights(), ddp.encoder.get_weights()):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 report("ddp_resume", resumed_from=resumed.resumed_from_step)
 
-# 4. One process, the global batch of 8 groups: the same losses.
+# 4. GradCache under DDP (issue #14): each process encodes its 12 sentences 5 at a time.
+cached = train(tiny_config(OUT / "cached", DDP + ["train.mini_batch_size=5"]))
+report("ddp_cached", losses=cached.history["loss"])
+
+# 5. One process, the global batch of 8 groups: the same losses, cached or not.
 if RANK == 0:
     single = train(tiny_config(OUT / "single", COMMON + ["data.groups_per_batch=8",
                                                          "train.strategy=none"]))
     np.testing.assert_allclose(ddp.history["loss"], single.history["loss"], rtol=1e-4, atol=1e-4)
-    report("ddp_equals_one_process", ddp=ddp.history["loss"], single=single.history["loss"])
+    np.testing.assert_allclose(cached.history["loss"], single.history["loss"],
+                               rtol=1e-4, atol=1e-4)
+    for got, want in zip(cached.encoder.get_weights(), single.encoder.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    report("ddp_equals_one_process", ddp=ddp.history["loss"], cached=cached.history["loss"],
+           single=single.history["loss"])
 print("OK")

@@ -222,3 +222,31 @@ def test_batching_is_checked_before_the_encoder_is_built(tmp_path, monkeypatch):
     config = tiny_config(tmp_path, ["held_out_languages=es", "data.group_size=4"])
     with pytest.raises(ValueError, match="exceeds the 3 training languages"):
         train(config)
+
+
+def test_mini_batch_size_trains_as_the_uncached_run(tmp_path):
+    # Issue #14: `train.mini_batch_size` runs GradCache steps. Without dropout, encoding
+    # the 12 sentences of a batch 5 at a time changes nothing but float rounding. (On
+    # TensorFlow this needs SparseSafeAdamW: Keras' AdamW clipped the plain step's sparse
+    # embedding gradient by a wrong norm, and the runs parted by 3e-3.)
+    common = ["encoder.random.dropout=0.0", "train.steps=4", "train.checkpoint_every=2"]
+    plain = train(tiny_config(tmp_path / "plain", common))
+    cached = train(tiny_config(tmp_path / "cached", common + ["train.mini_batch_size=5"]))
+    from keras_mpcl.training import cached_mini_batch_size
+
+    assert cached_mini_batch_size(cached.encoder) == 5
+    assert cached_mini_batch_size(plain.encoder) is None
+    np.testing.assert_allclose(cached.history["loss"], plain.history["loss"], rtol=1e-5)
+    for got, want in zip(cached.encoder.get_weights(), plain.encoder.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="torch.compile / jax.jit only")
+def test_mini_batch_size_where_it_cannot_run_is_a_config_error(tmp_path):
+    if keras.backend.backend() == "torch":
+        bad, fix = ["train.jit_compile=true"], "train.jit_compile=auto"
+    else:
+        bad, fix = ["train.length_buckets=2", "train.jit_compile=false"], "train.length_buckets=1"
+    config = tiny_config(tmp_path, ["train.mini_batch_size=4", *bad])
+    with pytest.raises(ConfigError, match=fix):
+        train(config)

@@ -4,6 +4,7 @@
 `tensorflow`, `jax` and `torch` each hold one backend's train step.
 """
 
+from keras_mpcl.training.grad_cache.train_step import cached_mini_batch_size
 from keras_mpcl.training.grad_cache.train_step import cached_training
 
-__all__ = ["cached_training"]
+__all__ = ["cached_mini_batch_size", "cached_training"]

@@ -1,5 +1,6 @@
 """The cached (GradCache) train step on PyTorch: eager loops over mini-batches."""
 
+import contextlib
 import warnings
 
 import keras
@@ -41,31 +42,38 @@ def _refuse_unsupported(model):
     world, _ = torch_world()
     if world > 1:
         raise ValueError(
-            f"`cached_training` on the torch backend runs on one process; this one is "
-            f"in a `torch.distributed` group of {world}, whose training loop "
-            "(`keras_mpcl.distribution.ddp_fit`) does not use a model's train step. "
-            "Train with TensorFlow's MirroredStrategy or JAX's DataParallel, or "
-            "on one process."
+            f"This process is in a `torch.distributed` group of {world}: train with "
+            "`keras_mpcl.distribution.ddp_fit` (or `keras_mpcl.training.train`), which "
+            "runs the cached steps of every process together, not with `model.fit`."
         )
 
 
-def train_step(model, mini_batch_size, data):
-    """One optimizer step over a batch encoded `mini_batch_size` rows at a time.
+def cached_backward(model, mini_batch_size, x, y, sample_weight=None, forward=None,
+                    no_sync=None):
+    """The loss of a batch, with its gradient left in every trainable variable's `.grad`.
 
-    Mirrors `keras.src.backend.torch.trainer.TorchTrainer.train_step` (loss
-    tracking, loss scaling, `optimizer.apply`), with the forward and
-    backward passes of the encoder split into mini-batches.
+    Encodes `x` in mini-batches without gradients, takes the loss of the
+    whole batch and its gradient with respect to the embeddings, then
+    encodes each mini-batch again from the random state it was first encoded
+    from and back-propagates that gradient. Gradients add up in `.grad`, so
+    clear them first.
 
     Args:
-        model: the `keras.Model` being trained.
+        model: the `keras.Model` being trained, compiled with its loss.
         mini_batch_size: int. Rows encoded at once.
-        data: the batch `fit` hands to a train step.
+        x, y, sample_weight: the batch.
+        forward: callable or None. What encodes a mini-batch with gradients;
+            defaults to `model`. `ddp_fit` passes its DDP wrapper, so that
+            the gradients are averaged across processes.
+        no_sync: callable or None. A context manager factory (DDP's
+            `no_sync`) entered for every mini-batch but the last, so that
+            the processes average the summed gradients once per step.
 
     Returns:
-        The logs dict of `model.compute_metrics`.
+        `(loss, embeddings)`: the unscaled loss tensor and the detached
+        `(N, D)` embeddings.
     """
-    _refuse_unsupported(model)
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    forward = forward or model
     num_rows = mini_batches.batch_size(x)
     rows = mini_batches.mini_batch_rows(num_rows, mini_batch_size)
     seeds = mini_batches.seed_state_variables(model)
@@ -84,27 +92,51 @@ def train_step(model, mini_batch_size, data):
     loss = model.compute_loss(
         x=x, y=y, y_pred=embeddings, sample_weight=sample_weight, training=True
     )
-    model._loss_tracker.update_state(loss, sample_weight=num_rows)
     scaled_loss = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
     (embedding_gradients,) = torch.autograd.grad(scaled_loss, embeddings)
     embedding_gradients = mini_batches.pad_rows(embedding_gradients, rows.numel()).reshape(
         rows.shape + (-1,)
     )
-    embeddings = embeddings.detach()
 
     # 3. Encode each mini-batch again from its random state, back-propagating
     # its cached embedding gradients: d/dw sum(e * g) summed over mini-batches.
-    variables = model.trainable_weights[:]
-    if not variables:
-        warnings.warn("The model does not have any trainable weights.")
-        return model.compute_metrics(x, y, embeddings, sample_weight=sample_weight)
-    model.zero_grad()
-    for chunk_rows, chunk_gradients, random_state in zip(
-        rows, embedding_gradients, random_states
+    if not model.trainable_weights:
+        return loss, embeddings.detach()
+    last = len(rows) - 1
+    for index, (chunk_rows, chunk_gradients, random_state) in enumerate(
+        zip(rows, embedding_gradients, random_states)
     ):
         random_state.restore()
         chunk = mini_batches.take_rows(x, chunk_rows)
-        torch.sum(model(chunk, training=True).float() * chunk_gradients).backward()
-    with torch.no_grad():
-        model.optimizer.apply([v.value.grad for v in variables], variables)
+        with no_sync() if no_sync is not None and index < last else contextlib.nullcontext():
+            torch.sum(forward(chunk, training=True).float() * chunk_gradients).backward()
+    return loss, embeddings.detach()
+
+
+def train_step(model, mini_batch_size, data):
+    """One optimizer step over a batch encoded `mini_batch_size` rows at a time.
+
+    Mirrors Keras' own torch train step (loss tracking, loss scaling,
+    `optimizer.apply`), with the forward and backward passes of the encoder
+    split into mini-batches by `cached_backward`.
+
+    Args:
+        model: the `keras.Model` being trained.
+        mini_batch_size: int. Rows encoded at once.
+        data: the batch `fit` hands to a train step.
+
+    Returns:
+        The logs dict of `model.compute_metrics`.
+    """
+    _refuse_unsupported(model)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    variables = model.trainable_weights[:]
+    model.zero_grad()
+    loss, embeddings = cached_backward(model, mini_batch_size, x, y, sample_weight)
+    model._loss_tracker.update_state(loss, sample_weight=mini_batches.batch_size(x))
+    if not variables:
+        warnings.warn("The model does not have any trainable weights.")
+    else:
+        with torch.no_grad():
+            model.optimizer.apply([v.value.grad for v in variables], variables)
     return model.compute_metrics(x, y, embeddings, sample_weight=sample_weight)

@@ -8,6 +8,7 @@ import keras
 from keras_mpcl.validation import check_int
 
 BACKENDS = ("tensorflow", "jax", "torch")
+_MINI_BATCH_SIZE_ATTRIBUTE = "_keras_mpcl_mini_batch_size"
 
 
 def cached_training(encoder, mini_batch_size=32):
@@ -50,9 +51,8 @@ def cached_training(encoder, mini_batch_size=32):
     JAX, whose mini-batch loop is traced. Models that add losses of their
     own (`add_loss`, regularizers) are refused: only the compiled loss is
     back-propagated through the embeddings. Distributed: TensorFlow's
-    `MirroredStrategy` and JAX's `DataParallel` work; PyTorch's
-    `torch.distributed` training (`ddp_fit`) does not use a train step and
-    is refused. Non-trainable state other than random seeds (e.g.
+    `MirroredStrategy`, JAX's `DataParallel` and PyTorch DDP
+    (`keras_mpcl.distribution.ddp_fit`) work. Non-trainable state other than random seeds (e.g.
     BatchNormalization statistics; sentence encoders have none) is updated
     by both encodings.
 
@@ -101,5 +101,21 @@ def cached_training(encoder, mini_batch_size=32):
     step = importlib.import_module(f"keras_mpcl.training.grad_cache.{backend}").train_step
     # object.__setattr__: Keras' attribute tracking has nothing to track here.
     object.__setattr__(encoder, "train_step", functools.partial(step, encoder, mini_batch_size))
+    object.__setattr__(encoder, _MINI_BATCH_SIZE_ATTRIBUTE, mini_batch_size)
     encoder.train_function = None  # a compiled encoder builds its step function again
     return encoder
+
+
+def cached_mini_batch_size(model):
+    """The `mini_batch_size` `cached_training` gave `model`, or None if it trains uncached.
+
+    Examples:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.layers.Dense(2)])
+    >>> cached_mini_batch_size(model) is None
+    True
+    >>> cached_mini_batch_size(cached_training(model, 8))
+    8
+    """
+    return getattr(model, _MINI_BATCH_SIZE_ATTRIBUTE, None)
