@@ -1,7 +1,10 @@
 """`build_encoder`: a sentence encoder from a preset, a local folder or a small config."""
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 import keras_hub
 
@@ -14,6 +17,14 @@ from keras_mpcl.models.sentence_encoder import _SentenceEncoderHead
 from keras_mpcl.models.vocabulary import train_sentencepiece_tokenizer
 from keras_mpcl.models.vocabulary import train_wordpiece_tokenizer
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    import keras
+
+    from keras_mpcl.typing import PathLike
 
 ARCHITECTURES = ("bert", "xlm_roberta")
 # Maximum length of a new, randomly initialised encoder when none is given.
@@ -73,7 +84,7 @@ class EncoderConfig:
             )
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls, config: Mapping[str, Any]) -> EncoderConfig:
         """Builds the config from a dict (e.g. a TOML table), rejecting unknown keys."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(config) - known)
@@ -92,17 +103,17 @@ def _check_max_length(max_length, allow_none):
 
 
 def build_encoder(
-    source,
+    source: PathLike | EncoderConfig | dict[str, Any],
     *,
-    texts=None,
-    pooling=None,
-    max_length=None,
-    projection_dim=None,
-    projection_activation=None,
-    normalize=True,
-    dtype=None,
-    load_weights=True,
-):
+    texts: Iterable[str] | None = None,
+    pooling: str | None = None,
+    max_length: int | None = None,
+    projection_dim: int | None = None,
+    projection_activation: str | None = None,
+    normalize: bool = True,
+    dtype: str | keras.DTypePolicy | None = None,
+    load_weights: bool = True,
+) -> BertSentenceEncoder | XLMRobertaSentenceEncoder:
     """Builds a sentence encoder (a keras-hub `TextEmbedder`) ready for `fit`.
 
     The encoder takes raw strings and returns `(batch, dim)` float32

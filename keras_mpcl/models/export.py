@@ -7,15 +7,21 @@ optional `Dense` projection, L2 normalisation). The weights are the inverse of
 keras-hub's Hugging Face converters (`keras_hub/src/utils/transformers`).
 """
 
+from __future__ import annotations
+
 import json
 import pathlib
 import shutil
+from typing import TYPE_CHECKING
 
 import keras
 import keras_hub
 import numpy as np
 
 from keras_mpcl.models import model_card
+
+if TYPE_CHECKING:
+    from keras_mpcl.typing import PathLike
 
 FORMATS = ("sentence-transformers", "keras-hub")
 
@@ -168,7 +174,9 @@ _EXPORTERS = {
 }
 
 
-def export_sentence_transformers(encoder, output):
+def export_sentence_transformers(
+    encoder: keras_hub.models.TextEmbedder, output: PathLike
+) -> pathlib.Path:
     """Writes `encoder` as a sentence-transformers folder that loads offline.
 
     `sentence_transformers.SentenceTransformer(output)` then embeds as
@@ -273,7 +281,12 @@ def _version():
     return __version__
 
 
-def export_encoder(encoder, output, format="sentence-transformers", trained_folder=None):
+def export_encoder(
+    encoder: keras_hub.models.TextEmbedder,
+    output: PathLike,
+    format: str = "sentence-transformers",
+    trained_folder: PathLike | None = None,
+) -> pathlib.Path:
     """Writes `encoder` in a deployable format, with a model card.
 
     Args:
