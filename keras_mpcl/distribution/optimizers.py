@@ -1,6 +1,13 @@
 """An optimizer that clips the gradient summed over TensorFlow replicas."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 # The registered name ("keras_mpcl>AllReducedClippingAdamW") is what saved
@@ -28,7 +35,7 @@ class AllReducedClippingAdamW(keras.optimizers.AdamW):
     1.0
     """
 
-    def __init__(self, all_reduced_clipnorm, **kwargs):
+    def __init__(self, all_reduced_clipnorm: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.all_reduced_clipnorm = float(all_reduced_clipnorm)
 
@@ -43,5 +50,5 @@ class AllReducedClippingAdamW(keras.optimizers.AdamW):
         clipped = [None if g is None else tf.convert_to_tensor(g) for g in clipped]
         return list(zip(clipped, [v for _, v in pairs]))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "all_reduced_clipnorm": self.all_reduced_clipnorm}

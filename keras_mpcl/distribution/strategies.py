@@ -7,6 +7,8 @@ TensorFlow: a `tf.distribute` strategy (`MirroredStrategy`, `TPUStrategy`,
 `keras_mpcl.distribution.setup`) wraps what `start_engine` returns.
 """
 
+from __future__ import annotations
+
 import itertools
 import json
 import os
@@ -147,7 +149,7 @@ def environment_workers():
 _CPU_COLLECTIVE_TIMEOUT_FLAG = "xla_cpu_collective_call_terminate_timeout_seconds"
 
 
-def simulate_cpu_devices(count):
+def simulate_cpu_devices(count: int) -> None:
     """Splits the host CPU into `count` devices, to try multi-device code on a laptop.
 
     TensorFlow: `count` logical CPU devices (call before TensorFlow has
