@@ -1,15 +1,24 @@
 """Cross-lingual topic classification transfer (SIB-200) and the SIB-200 reader."""
 
+from __future__ import annotations
+
 import csv
 import dataclasses
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.encoding import l2_normalize
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from keras_mpcl.typing import EncoderLike, PathLike
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +38,7 @@ class LabelledTexts:
 
     texts: list
     labels: list
-    ids: list = None
+    ids: list | None = None
 
     def __post_init__(self):
         if self.ids is None:
@@ -64,14 +73,14 @@ def _make_classifier(classifier, n_neighbors, seed):
 
 
 def classification_transfer(
-    encoder,
-    train,
-    test,
-    classifier="logistic",
-    n_neighbors=5,
-    batch_size=32,
-    seed=0,
-):
+    encoder: EncoderLike,
+    train: LabelledTexts | tuple[Sequence[str], Sequence[str | int]],
+    test: Mapping[str, LabelledTexts | tuple[Sequence[str], Sequence[str | int]]],
+    classifier: str = "logistic",
+    n_neighbors: int = 5,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Fit a classifier on one language's embeddings, test it on every language.
 
     Texts are embedded and L2-normalised; a logistic regression (or a k-NN
@@ -144,7 +153,9 @@ def classification_transfer(
     }
 
 
-def read_sib200(directory, split="test", languages=None):
+def read_sib200(
+    directory: PathLike, split: str = "test", languages: Iterable[str] | None = None
+) -> dict[str, LabelledTexts]:
     """Reads SIB-200 `<lang>/<split>.tsv` files (`index_id<TAB>category<TAB>text`).
 
     Args:
@@ -207,7 +218,7 @@ def read_sib200(directory, split="test", languages=None):
     return result
 
 
-def align_parallel(data):
+def align_parallel(data: Mapping[str, LabelledTexts]) -> dict[str, list[str]]:
     """Aligns `{language: LabelledTexts}` on the ids common to all languages.
 
     Args:
