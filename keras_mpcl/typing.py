@@ -1,14 +1,17 @@
-"""Type aliases of keras-mpcl's annotations.
+"""The type aliases (and the type variable) of keras-mpcl's annotations.
 
-The library's modules import these under `if TYPE_CHECKING:` only (with
-`from __future__ import annotations`), so they are read by type checkers and
-documentation tools and never imported at run time.
+The library's modules import them under `if TYPE_CHECKING:` only, with
+`from __future__ import annotations`: type checkers read them, and the library
+never imports this module at run time.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    import keras
 
 Tensor: TypeAlias = Any
 """A tensor of the active Keras backend (`tf.Tensor`, `jax.Array` or
@@ -22,3 +25,7 @@ EncoderLike: TypeAlias = Any
 preprocessor, an object with a Keras-style `predict(texts, batch_size=...,
 verbose=0)`, or a callable `encode(list[str]) -> array-like` (see
 `keras_mpcl.evaluation.as_encode_fn`)."""
+
+ModelT = TypeVar("ModelT", bound="keras.Model")
+"""A Keras model returned as it was given (modified in place), e.g. by
+`keras_mpcl.models.rematerialize`."""

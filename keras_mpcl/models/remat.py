@@ -11,9 +11,7 @@ from keras_mpcl.compat import sublayers
 from keras_mpcl.compat import unseeded_torch_generator
 
 if TYPE_CHECKING:
-    from typing import TypeVar
-
-    ModelT = TypeVar("ModelT", bound=keras.Model)
+    from keras_mpcl.typing import ModelT
 
 
 class _DrawnSeed(keras.random.SeedGenerator):
