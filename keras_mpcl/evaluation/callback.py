@@ -10,7 +10,7 @@ import keras
 
 from keras_mpcl.compat import callback_model
 from keras_mpcl.evaluation.encoding import as_encode_fn
-from keras_mpcl.validation import check_int
+from keras_mpcl.validation import check_choice, check_int
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -142,10 +142,7 @@ class EvaluationCallback(keras.callbacks.Callback):
                 "Set `every_n_epochs` or `every_n_steps`; both are None, so the "
                 "tasks would never run"
             )
-        if mode not in MODES:
-            raise ValueError(
-                f"`mode` should be one of {MODES}. Received: `mode` = {mode!r}"
-            )
+        check_choice("mode", mode, MODES)
         self.tasks = dict(tasks)
         self.encoder = encoder
         self.every_n_epochs = every_n_epochs

@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.encoding import l2_normalize
+from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
 
 if TYPE_CHECKING:
@@ -117,11 +118,7 @@ def classification_transfer(
     >>> result["per_language"]
     {'fra': 1.0, 'xxx': 0.5}
     """
-    if classifier not in CLASSIFIERS:
-        raise ValueError(
-            f"`classifier` should be one of {CLASSIFIERS}. "
-            f"Received: `classifier` = {classifier!r}"
-        )
+    check_choice("classifier", classifier, CLASSIFIERS)
     check_int("n_neighbors", n_neighbors)
     train = _as_labelled(train, "train")
     if len(set(train.labels)) < 2:
@@ -169,10 +166,7 @@ def read_sib200(
         dict `{language: LabelledTexts}` sorted by language, `ids` being the
         `index_id`s (equal ids are translations across languages).
     """
-    if split not in SIB200_SPLITS:
-        raise ValueError(
-            f"`split` should be one of {SIB200_SPLITS}. Received: `split` = {split!r}"
-        )
+    check_choice("split", split, SIB200_SPLITS)
     directory = pathlib.Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"SIB-200 directory not found: {directory}")

@@ -12,6 +12,7 @@ import numpy as np
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.search import DEFAULT_BLOCK_BYTES
 from keras_mpcl.evaluation.search import mutual_topk_similarity
+from keras_mpcl.validation import check_choice
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -82,10 +83,7 @@ def margin_score(
         Artetxe & Schwenk, 2019, "Margin-based Parallel Corpus Mining with
         Multilingual Sentence Embeddings", https://arxiv.org/abs/1811.01136
     """
-    if margin not in MARGINS:
-        raise ValueError(
-            f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
-        )
+    check_choice("margin", margin, MARGINS)
     similarity = np.asarray(similarity, dtype="float32")
     average = (
         np.asarray(source_knn_mean, dtype="float32")
@@ -138,10 +136,7 @@ def mine(
     >>> list(zip(src.tolist(), trg.tolist()))
     [(0, 1), (1, 0)]
     """
-    if margin not in MARGINS:
-        raise ValueError(
-            f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
-        )
+    check_choice("margin", margin, MARGINS)
     (fs, fi), (bs, bi) = mutual_topk_similarity(
         source_embeddings,
         target_embeddings,
@@ -171,10 +166,7 @@ def mine_from_neighbours(
     Returns:
         `(source_indices, target_indices, scores)` sorted by decreasing score.
     """
-    if margin not in MARGINS:
-        raise ValueError(
-            f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
-        )
+    check_choice("margin", margin, MARGINS)
     fs, fi = np.asarray(forward_scores), np.asarray(forward_indices)
     bs, bi = np.asarray(backward_scores), np.asarray(backward_indices)
     if fs.shape[1] == 0 or bs.shape[1] == 0:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import l2_normalize
-from keras_mpcl.validation import check_int
+from keras_mpcl.validation import check_choice, check_int
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -33,10 +33,7 @@ def faiss_available() -> bool:
 def _check_inputs(queries, keys, k, block_bytes, backend):
     check_int("k", k)
     check_int("block_bytes", block_bytes)
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"`backend` should be one of {BACKENDS}. Received: `backend` = {backend!r}"
-        )
+    check_choice("backend", backend, BACKENDS)
     if backend == "faiss" and not faiss_available():
         raise ImportError(
             "`backend='faiss'` needs the `faiss` package: `pip install faiss-cpu`, "

@@ -16,6 +16,7 @@ from keras_mpcl.models.sentence_encoder import XLMRobertaSentenceEncoder
 from keras_mpcl.models.sentence_encoder import _SentenceEncoderHead
 from keras_mpcl.models.vocabulary import train_sentencepiece_tokenizer
 from keras_mpcl.models.vocabulary import train_wordpiece_tokenizer
+from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
 
 if TYPE_CHECKING:
@@ -66,11 +67,7 @@ class EncoderConfig:
     lowercase: bool = False
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"`architecture` should be one of {ARCHITECTURES}. "
-                f"Received: `architecture` = {self.architecture!r}"
-            )
+        check_choice("architecture", self.architecture, ARCHITECTURES)
         for name in ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim"):
             check_int(name, getattr(self, name))
         if self.hidden_dim % self.num_heads:
@@ -177,11 +174,7 @@ def build_encoder(
     >>> encode(encoder, texts).shape
     (4, 16)
     """
-    if pooling is not None and pooling not in POOLING_MODES:
-        raise ValueError(
-            f"`pooling` should be one of {POOLING_MODES} or None. "
-            f"Received: `pooling` = {pooling!r}"
-        )
+    check_choice("pooling", pooling, (*POOLING_MODES, None))
     if isinstance(source, dict):
         source = EncoderConfig.from_dict(source)
     if isinstance(source, EncoderConfig):

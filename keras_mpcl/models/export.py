@@ -19,6 +19,7 @@ import keras_hub
 import numpy as np
 
 from keras_mpcl.models import model_card
+from keras_mpcl.validation import check_choice
 
 if TYPE_CHECKING:
     from keras_mpcl.typing import PathLike
@@ -303,8 +304,7 @@ def export_encoder(
     Returns:
         The `pathlib.Path` of the folder.
     """
-    if format not in FORMATS:
-        raise ValueError(f"`format` should be one of {FORMATS}. Received: `format` = {format!r}")
+    check_choice("format", format, FORMATS)
     out = pathlib.Path(output)
     if trained_folder is not None and out.resolve() == pathlib.Path(trained_folder).resolve():
         raise ValueError(f"`output` {out} is the model folder itself; choose another folder")

@@ -12,6 +12,7 @@ from keras_mpcl.backend import is_traced_by_jax_jit
 from keras_mpcl.models.length_buckets import call_in_length_buckets
 from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
 from keras_mpcl.normalization import l2_normalize
+from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
 
 if TYPE_CHECKING:
@@ -24,11 +25,7 @@ _MEAN_EPSILON = 1e-9  # sentence-transformers clamps the token count at 1e-9.
 
 
 def _check_head_args(pooling_mode, projection_dim, projection_activation):
-    if pooling_mode not in POOLING_MODES:
-        raise ValueError(
-            f"`pooling_mode` should be one of {POOLING_MODES}. "
-            f"Received: `pooling_mode` = {pooling_mode!r}"
-        )
+    check_choice("pooling_mode", pooling_mode, POOLING_MODES)
     if projection_dim is not None:
         check_int("projection_dim", projection_dim, what="a positive int or None")
     if projection_activation is not None and projection_dim is None:
