@@ -1,12 +1,20 @@
 """Layers used on top of an encoder for contrastive training."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import keras
 from keras import ops
 
 from keras_mpcl.normalization import l2_normalize
 from keras_mpcl.validation import is_number
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from keras_mpcl.typing import Tensor
 
 
 @keras.saving.register_keras_serializable(package="keras_mpcl")
@@ -41,7 +49,12 @@ class LearnableTemperature(keras.layers.Layer):
     - [Zhao et al., 2024](https://arxiv.org/abs/2309.08929)
     """
 
-    def __init__(self, initial_temperature=0.05, min_temperature=0.01, **kwargs):
+    def __init__(
+        self,
+        initial_temperature: float = 0.05,
+        min_temperature: float = 0.01,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         for name, value in (
             ("initial_temperature", initial_temperature),
@@ -59,7 +72,7 @@ class LearnableTemperature(keras.layers.Layer):
         self.initial_temperature = float(initial_temperature)
         self.min_temperature = float(min_temperature)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.log_temperature = self.add_weight(
             name="log_temperature",
             shape=(),
@@ -67,21 +80,23 @@ class LearnableTemperature(keras.layers.Layer):
             dtype="float32",
         )
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         x = ops.cast(inputs, "float32")
         log_tau = ops.maximum(self.log_temperature, math.log(self.min_temperature))
         return l2_normalize(x) * ops.exp(-0.5 * log_tau)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+        self, input_shape: tuple[int | None, ...]
+    ) -> tuple[int | None, ...]:
         return input_shape
 
     @property
-    def temperature(self):
+    def temperature(self) -> float:
         """The current temperature tau as a Python float."""
         log_tau = float(keras.ops.convert_to_numpy(self.log_temperature))
         return max(math.exp(log_tau), self.min_temperature)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

@@ -1,7 +1,9 @@
 """Multi-positive contrastive loss over a flattened batch of translation groups."""
 
+from __future__ import annotations
+
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -12,7 +14,10 @@ from keras_mpcl.normalization import l2_normalize
 from keras_mpcl.validation import check_choice as _check_choice
 from keras_mpcl.validation import is_number
 
-Tensor = Any
+if TYPE_CHECKING:
+    from typing import Any
+
+    from keras_mpcl.typing import Tensor
 
 VARIANTS = ("supcon", "independent", "pooled")
 ANCHORS = ("all", "first", "bidirectional")
@@ -218,15 +223,15 @@ def _masked_logsumexp(logits, mask):
 
 
 def anchor_losses(
-    y_true,
-    y_pred,
-    temperature=0.05,
-    variant="supcon",
-    anchors="all",
-    margin=0.0,
-    normalize=True,
-    gather_across_replicas=False,
-):
+    y_true: Tensor,
+    y_pred: Tensor,
+    temperature: float = 0.05,
+    variant: str = "supcon",
+    anchors: str = "all",
+    margin: float = 0.0,
+    normalize: bool = True,
+    gather_across_replicas: bool | str = False,
+) -> tuple[Tensor, Tensor]:
     """Per-anchor losses and the mask of anchors that count.
 
     With `gather_across_replicas` and several replicas, the anchors are this
@@ -289,15 +294,15 @@ def anchor_losses(
 
 
 def multi_positive_contrastive_loss(
-    y_true,
-    y_pred,
-    temperature=0.05,
-    variant="supcon",
-    anchors="all",
-    margin=0.0,
-    normalize=True,
-    gather_across_replicas="auto",
-):
+    y_true: Tensor,
+    y_pred: Tensor,
+    temperature: float = 0.05,
+    variant: str = "supcon",
+    anchors: str = "all",
+    margin: float = 0.0,
+    normalize: bool = True,
+    gather_across_replicas: bool | str = "auto",
+) -> Tensor:
     """Multi-positive contrastive loss of every row of a batch of groups.
 
 {formula}
@@ -415,16 +420,16 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        temperature=0.05,
-        variant="supcon",
-        anchors="all",
-        margin=0.0,
-        normalize=True,
-        gather_across_replicas="auto",
-        reduction="sum_over_batch_size",
-        name="multi_positive_contrastive_loss",
-        dtype=None,
-    ):
+        temperature: float = 0.05,
+        variant: str = "supcon",
+        anchors: str = "all",
+        margin: float = 0.0,
+        normalize: bool = True,
+        gather_across_replicas: bool | str = "auto",
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "multi_positive_contrastive_loss",
+        dtype: str | keras.DTypePolicy | None = None,
+    ) -> None:
         _check_options(temperature, variant, anchors, margin)
         collectives.check_gather_option(gather_across_replicas)
         _check_choice("reduction", reduction, REDUCTIONS)
@@ -448,11 +453,13 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
             gather_across_replicas=gathering,
         )
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
         gathering = collectives.should_gather(self.gather_across_replicas)
         return self._anchor_losses(y_true, y_pred, gathering)[0]
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(
+        self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None
+    ) -> Tensor:
         # Overridden because `Loss.__call__` casts `y_true` to the loss dtype
         # (float ids could not be validated) and averages over all N rows
         # instead of over the anchors that have a positive.
@@ -485,7 +492,7 @@ class MultiPositiveContrastiveLoss(keras.losses.Loss):
             mean = ops.divide_no_nan(total, divisor)
             return ops.cast(collectives.scale_loss_for_replicas(mean), self.dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

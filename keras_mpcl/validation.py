@@ -1,11 +1,17 @@
 """Argument checks shared by the library, with error messages naming the fix."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def is_int(value):
+
+def is_int(value: object) -> bool:
     """Whether `value` is an int, NumPy's included; bools are not.
 
     Examples:
@@ -16,7 +22,7 @@ def is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def is_number(value):
+def is_number(value: object) -> bool:
     """Whether `value` is a real number, NumPy's included; bools are not.
 
     Examples:
@@ -27,15 +33,26 @@ def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def check_choice(name, value, choices):
-    """Raises `ValueError` unless `value` is one of `choices`."""
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    """Raises `ValueError` unless `value` is one of `choices`, naming them.
+
+    Examples:
+
+    >>> check_choice("margin", "ratio", ("ratio", "distance"))
+    >>> check_choice("margin", "cosine", ("ratio", "distance"))
+    Traceback (most recent call last):
+    ...
+    ValueError: `margin` should be one of ('ratio', 'distance'). Received: `margin` = 'cosine'
+    """
     if value not in choices:
         raise ValueError(
             f"`{name}` should be one of {choices}. Received: `{name}` = {value!r}"
         )
 
 
-def check_int(name, value, minimum=1, what="a positive int"):
+def check_int(
+    name: str, value: object, minimum: int = 1, what: str = "a positive int"
+) -> None:
     """Raises `ValueError` unless `value` is an int (not a bool) >= `minimum`.
 
     Examples:

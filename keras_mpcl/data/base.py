@@ -1,10 +1,21 @@
 """`BaseTranslationGroups`: language selection and sharding shared by both corpora."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from keras_mpcl.validation import check_int
 from keras_mpcl.validation import is_int
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
-def check_known_languages(requested, available, argument="languages"):
+    from typing_extensions import Self
+
+
+def check_known_languages(
+    requested: Iterable[str], available: Iterable[str], argument: str = "languages"
+) -> list[str]:
     """Returns `requested` as a list; raises naming unknown languages and the available ones.
 
     Args:
@@ -41,7 +52,7 @@ def check_known_languages(requested, available, argument="languages"):
     return requested
 
 
-def check_shard(num_workers, worker_index):
+def check_shard(num_workers: int, worker_index: int) -> None:
     """Raises unless `num_workers >= 1` and `worker_index` is an int in `[0, num_workers)`.
 
     Args:
@@ -83,19 +94,19 @@ class BaseTranslationGroups:
     """
 
     @property
-    def languages(self):
+    def languages(self) -> tuple[str, ...]:
         """Tuple of the language codes, in column order."""
         raise NotImplementedError
 
-    def _with_languages(self, languages):
+    def _with_languages(self, languages: list[str]) -> Self:
         """A new corpus keeping only `languages` (checked, non-empty list)."""
         raise NotImplementedError
 
-    def _with_shard(self, num_workers, worker_index):
+    def _with_shard(self, num_workers: int, worker_index: int) -> Self:
         """A new corpus of one worker's groups (arguments checked)."""
         raise NotImplementedError
 
-    def select_languages(self, languages):
+    def select_languages(self, languages: Iterable[str]) -> Self:
         """Keeps only `languages`, in that order.
 
         A corpus in memory also drops the groups left without any member.
@@ -111,7 +122,7 @@ class BaseTranslationGroups:
             raise ValueError("`languages` should name at least one language")
         return self._with_languages(languages)
 
-    def drop_languages(self, languages):
+    def drop_languages(self, languages: Iterable[str]) -> Self:
         """Removes `languages`, e.g. to hold them out as unseen languages.
 
         Args:
@@ -126,7 +137,7 @@ class BaseTranslationGroups:
             raise ValueError("`drop_languages` would remove every language")
         return self.select_languages(kept)
 
-    def shard(self, num_workers, worker_index):
+    def shard(self, num_workers: int, worker_index: int) -> Self:
         """The groups of one worker: positions (lines) `worker_index::num_workers`.
 
         Shards of one corpus are disjoint and together hold every group once;

@@ -1,8 +1,11 @@
 """`group_dataset`: translation groups -> `tf.data` batches of `(texts, group_ids)`."""
 
+from __future__ import annotations
+
 import dataclasses
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +14,11 @@ from keras_mpcl.data.corpus import TranslationGroups
 from keras_mpcl.data.streaming import StreamingTranslationGroups
 from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import tensorflow as tf
 
 logger = logging.getLogger("keras_mpcl.data")
 
@@ -31,21 +39,21 @@ def _stateless_key(seed, stream):
 
 
 def group_dataset(
-    groups,
+    groups: TranslationGroups | StreamingTranslationGroups,
     *,
-    groups_per_batch,
-    group_size,
-    seed,
-    languages=None,
-    sampling="random",
-    anchor=None,
-    incomplete="pad",
-    remainder="pad",
-    epochs=1,
-    shuffle=True,
-    shuffle_buffer=None,
-    prefetch=True,
-):
+    groups_per_batch: int,
+    group_size: int,
+    seed: int,
+    languages: Iterable[str] | None = None,
+    sampling: str = "random",
+    anchor: str | None = None,
+    incomplete: str = "pad",
+    remainder: str = "pad",
+    epochs: int | None = 1,
+    shuffle: bool = True,
+    shuffle_buffer: int | None = None,
+    prefetch: bool = True,
+) -> tf.data.Dataset:
     """Batches of translation groups as a `tf.data.Dataset` of `(texts, group_ids)`.
 
     Each batch holds `groups_per_batch` groups of `group_size` rows, flattened

@@ -1,10 +1,13 @@
 """`TranslationGroups`: a corpus of translation groups in memory, and its readers."""
 
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import importlib.resources
 import json
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +19,14 @@ from keras_mpcl.data.collisions import resolve_collisions
 from keras_mpcl.data.streaming import StreamingTranslationGroups
 from keras_mpcl.data.summary import CorpusSummary
 from keras_mpcl.validation import is_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+
+    from keras_mpcl.typing import PathLike
 
 # tf.strings.strip (used when streaming) strips ASCII whitespace only; in-memory
 # readers strip the same set so both paths see identical texts.
@@ -82,14 +93,14 @@ class TranslationGroups(BaseTranslationGroups):
 
     def __init__(
         self,
-        members,
+        members: Mapping[str, Sequence[str | None]],
         *,
-        keys=None,
-        attributes=None,
-        collisions="merge",
-        source="memory",
-        reader_counts=None,
-    ):
+        keys: Sequence[Any] | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        collisions: str = "merge",
+        source: str = "memory",
+        reader_counts: Mapping[str, int] | None = None,
+    ) -> None:
         check_collisions(collisions)
         if not isinstance(members, dict) and hasattr(members, "items"):
             members = dict(members.items())
@@ -187,7 +198,13 @@ class TranslationGroups(BaseTranslationGroups):
         return groups
 
     @classmethod
-    def from_aligned_files(cls, files, *, collisions="merge", streaming=False):
+    def from_aligned_files(
+        cls,
+        files: Mapping[str, PathLike],
+        *,
+        collisions: str = "merge",
+        streaming: bool = False,
+    ) -> TranslationGroups | StreamingTranslationGroups:
         """Reads line-aligned files, one per language (line i = group i).
 
         This is the layout of NTREX-128, FLORES and multi-parallel Europarl-
@@ -218,13 +235,13 @@ class TranslationGroups(BaseTranslationGroups):
     @classmethod
     def from_aligned_dir(
         cls,
-        directory,
-        pattern="*.{lang}.txt",
+        directory: PathLike,
+        pattern: str = "*.{lang}.txt",
         *,
-        languages=None,
-        collisions="merge",
-        streaming=False,
-    ):
+        languages: Sequence[str] | Mapping[str, str] | None = None,
+        collisions: str = "merge",
+        streaming: bool = False,
+    ) -> TranslationGroups | StreamingTranslationGroups:
         """Reads line-aligned files found in a directory by a file-name pattern.
 
         Args:
@@ -251,17 +268,17 @@ class TranslationGroups(BaseTranslationGroups):
     @classmethod
     def from_keyed_tables(
         cls,
-        tables,
+        tables: str | pathlib.Path | Mapping[str, str | pathlib.Path | Iterable[PathLike]],
         *,
-        splits="train",
-        languages=None,
-        pattern="{lang}/{split}.tsv",
-        id_column="index_id",
-        text_column="text",
-        attribute_columns=None,
-        delimiter=None,
-        collisions="merge",
-    ):
+        splits: str | Iterable[str] = "train",
+        languages: Sequence[str] | Mapping[str, str] | None = None,
+        pattern: str = "{lang}/{split}.tsv",
+        id_column: str = "index_id",
+        text_column: str = "text",
+        attribute_columns: Sequence[str] | None = None,
+        delimiter: str | None = None,
+        collisions: str = "merge",
+    ) -> TranslationGroups:
         """Reads id-keyed tables: rows with the same id in each language form a group.
 
         This is the layout of SIB-200 (`<lang>/{train,dev,test}.tsv` with
@@ -324,7 +341,13 @@ class TranslationGroups(BaseTranslationGroups):
         return cls._from_raw(raw, collisions)
 
     @classmethod
-    def from_pivot_pairs(cls, pairs, *, pivot, collisions="merge"):
+    def from_pivot_pairs(
+        cls,
+        pairs: Mapping[str, tuple[PathLike, PathLike]],
+        *,
+        pivot: str,
+        collisions: str = "merge",
+    ) -> TranslationGroups:
         """Forms groups by joining bilingual pairs on identical pivot sentences.
 
         For Tatoeba-style (`tatoeba.deu-eng.deu` / `tatoeba.deu-eng.eng`) or
@@ -346,7 +369,14 @@ class TranslationGroups(BaseTranslationGroups):
         return cls._from_raw(readers.read_pivot_pairs(pairs, pivot), collisions)
 
     @classmethod
-    def from_jsonl(cls, path, *, languages=None, attribute_keys=(), collisions="merge"):
+    def from_jsonl(
+        cls,
+        path: PathLike,
+        *,
+        languages: Sequence[str] | Mapping[str, str] | None = None,
+        attribute_keys: Iterable[str] = (),
+        collisions: str = "merge",
+    ) -> TranslationGroups:
         """Reads JSON Lines, one group per line: `{"en": "...", "de": "...", ...}`.
 
         Keys are language codes; a `null` or absent key is a missing member.
@@ -370,7 +400,7 @@ class TranslationGroups(BaseTranslationGroups):
         return cls._from_raw(raw, collisions)
 
     @classmethod
-    def sample(cls):
+    def sample(cls) -> TranslationGroups:
         """Loads the small sample corpus packaged with keras-mpcl.
 
         Returns:
@@ -390,26 +420,26 @@ class TranslationGroups(BaseTranslationGroups):
     # -------------------------------------------------------------- accessors
 
     @property
-    def languages(self):
+    def languages(self) -> tuple[str, ...]:
         """Tuple of the language codes, in column order."""
         return self._languages
 
     @property
-    def group_index(self):
+    def group_index(self) -> np.ndarray:
         """int64 array: each group's index in the corpus as built (its batch id)."""
         return self._index.copy()
 
     @property
-    def keys(self):
+    def keys(self) -> list[Any]:
         """List of the groups' keys in their source (line numbers, ids, ...)."""
         return list(self._keys)
 
     @property
-    def attribute_names(self):
+    def attribute_names(self) -> tuple[str, ...]:
         """Tuple of the per-group attribute names, e.g. `("category",)`."""
         return tuple(self._attributes)
 
-    def attribute(self, name):
+    def attribute(self, name: str) -> list[Any]:
         """List of one attribute's value per group."""
         if name not in self._attributes:
             raise KeyError(
@@ -417,12 +447,12 @@ class TranslationGroups(BaseTranslationGroups):
             )
         return list(self._attributes[name])
 
-    def texts(self, language):
+    def texts(self, language: str) -> list[str]:
         """List of one language's texts, `""` where a group lacks it."""
         check_known_languages([language], self._languages, "language")
         return list(self._texts[:, self._languages.index(language)])
 
-    def table(self):
+    def table(self) -> np.ndarray:
         """The `(groups, languages)` object array of texts (a copy)."""
         return self._texts.copy()
 
@@ -449,7 +479,7 @@ class TranslationGroups(BaseTranslationGroups):
             lang: int(present[:, i].sum()) for i, lang in enumerate(self._languages)
         }
 
-    def summary(self):
+    def summary(self) -> CorpusSummary:
         """The `CorpusSummary` of reading and of every selection since."""
         return dataclasses.replace(
             self._summary,
@@ -483,7 +513,7 @@ class TranslationGroups(BaseTranslationGroups):
         )
         return self._derive(rows, columns, step)
 
-    def select_groups(self, positions):
+    def select_groups(self, positions: ArrayLike) -> TranslationGroups:
         """Keeps the groups at `positions` (ints or a boolean mask), in that order."""
         positions = np.asarray(positions)
         if positions.size == 0:
@@ -496,7 +526,9 @@ class TranslationGroups(BaseTranslationGroups):
         step = f"select_groups: {rows.size} of {len(self)} groups kept"
         return self._derive(rows, range(len(self._languages)), step)
 
-    def split(self, fractions, *, seed=0):
+    def split(
+        self, fractions: dict[str, float] | dict[str, int], *, seed: int = 0
+    ) -> dict[str, TranslationGroups]:
         """Splits the groups deterministically, e.g. into train/dev/test.
 
         Groups are ordered by a hash of `(seed, key)`, so a group's split does
@@ -560,7 +592,7 @@ class TranslationGroups(BaseTranslationGroups):
         step = f"shard {worker_index} of {num_workers}: {rows.size} groups"
         return self._derive(rows, range(len(self._languages)), step)
 
-    def to_jsonl(self, path):
+    def to_jsonl(self, path: PathLike) -> None:
         """Writes one JSON object per group (non-empty members only)."""
         with open(path, "w", encoding="utf-8") as file:
             file.writelines(
@@ -568,7 +600,7 @@ class TranslationGroups(BaseTranslationGroups):
             )
 
 
-def load_sample_groups():
+def load_sample_groups() -> TranslationGroups:
     """Loads the small sample corpus packaged with keras-mpcl.
 
     Same as `TranslationGroups.sample()`.

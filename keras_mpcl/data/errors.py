@@ -1,5 +1,12 @@
 """The error raised for malformed corpus files, naming the file and line."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keras_mpcl.typing import PathLike
+
 
 class CorpusFormatError(ValueError):
     """A corpus file cannot be read as the format it was given as.
@@ -10,7 +17,7 @@ class CorpusFormatError(ValueError):
 
     Args:
         message: str. What is wrong and how to fix it.
-        path: str or `None`. The file. Defaults to `None`.
+        path: str, path-like or `None`. The file. Defaults to `None`.
         line: int or `None`. The 1-based line number. Defaults to `None`.
 
     Examples:
@@ -22,7 +29,9 @@ class CorpusFormatError(ValueError):
     3
     """
 
-    def __init__(self, message, path=None, line=None):
+    def __init__(
+        self, message: str, path: PathLike | None = None, line: int | None = None
+    ) -> None:
         self.path = None if path is None else str(path)
         self.line = line
         where = self.path or ""

@@ -11,6 +11,8 @@ Also here: `read_ntrex`, NTREX-128 as `{language: lines}` for training
 `keras_mpcl.data.lines`.
 """
 
+from __future__ import annotations
+
 import collections
 import csv
 import io
@@ -19,11 +21,17 @@ import logging
 import pathlib
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from keras_mpcl.data.errors import CorpusFormatError
 from keras_mpcl.data.lines import check_file
 from keras_mpcl.data.lines import decode_utf8
 from keras_mpcl.data.lines import read_lines
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from keras_mpcl.typing import PathLike
 
 RawGroups = collections.namedtuple(
     "RawGroups", ["members", "keys", "attributes", "reader_counts", "source"]
@@ -384,7 +392,11 @@ def line_range(lines):
     return start, stop
 
 
-def read_ntrex(directory, languages=None, lines=NTREX_HELD_OUT):
+def read_ntrex(
+    directory: PathLike,
+    languages: Iterable[str] | None = None,
+    lines: tuple[int, int | None] | range | slice | str | None = NTREX_HELD_OUT,
+) -> dict[str, list[str]]:
     """Reads NTREX-128 as `{language: lines}` (multi-parallel, line by line).
 
     `newstest2019-src.eng.txt` is English (`"eng"`) and

@@ -1,6 +1,9 @@
 """`StreamingTranslationGroups`: line-aligned corpora read lazily from disk."""
 
+from __future__ import annotations
+
 import pathlib
+from typing import TYPE_CHECKING
 
 from keras_mpcl.data.base import BaseTranslationGroups
 from keras_mpcl.data.lines import check_file
@@ -8,6 +11,11 @@ from keras_mpcl.data.lines import scan_lines
 from keras_mpcl.data.readers import check_equal_line_counts
 from keras_mpcl.data.summary import CorpusSummary
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from keras_mpcl.typing import PathLike
 
 # Above this total size the scan shows a progress bar (with verbose="auto").
 _PROGRESS_BYTES = 256 * 2**20
@@ -31,7 +39,7 @@ class StreamingTranslationGroups(BaseTranslationGroups):
     `TranslationGroups.from_aligned_dir(..., streaming=True)`.
 
     Args:
-        files: mapping from language code to file path.
+        files: dict from language code to file path (str or path-like).
         chunk_bytes: int. Bytes read at a time by the scan.
             Defaults to `4194304`.
         verbose: `"auto"`, `True` or `False`. Show a progress bar while
@@ -56,7 +64,13 @@ class StreamingTranslationGroups(BaseTranslationGroups):
     [b'Thank you.', b''] 1
     """
 
-    def __init__(self, files, *, chunk_bytes=1 << 22, verbose="auto"):
+    def __init__(
+        self,
+        files: dict[str, PathLike],
+        *,
+        chunk_bytes: int = 1 << 22,
+        verbose: bool | str = "auto",
+    ) -> None:
         if not isinstance(files, dict) or not files:
             raise TypeError(
                 "`files` should be a non-empty mapping {language: path}. "
@@ -109,12 +123,12 @@ class StreamingTranslationGroups(BaseTranslationGroups):
         self._summary.log()
 
     @property
-    def languages(self):
+    def languages(self) -> tuple[str, ...]:
         """Tuple of the language codes, in column order."""
         return tuple(self._files)
 
     @property
-    def files(self):
+    def files(self) -> dict[str, pathlib.Path]:
         """Dict from language code to file path."""
         return dict(self._files)
 
@@ -128,7 +142,7 @@ class StreamingTranslationGroups(BaseTranslationGroups):
             f"{len(self._files)} languages {list(self._files)}>"
         )
 
-    def summary(self):
+    def summary(self) -> CorpusSummary:
         """The `CorpusSummary` of the scan (member counts are for whole files)."""
         return self._summary
 
@@ -167,7 +181,7 @@ class StreamingTranslationGroups(BaseTranslationGroups):
             dict(self._files), shard, f"shard {worker_index} of {num_workers}"
         )
 
-    def as_tf_dataset(self):
+    def as_tf_dataset(self) -> tf.data.Dataset:
         """The groups as a `tf.data.Dataset` of `(texts, line)`, read from disk.
 
         `texts` is a `tf.string` tensor of shape `(len(languages),)`, stripped

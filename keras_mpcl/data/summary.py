@@ -1,5 +1,7 @@
 """`CorpusSummary`: the counts of what a corpus reader kept, dropped and merged."""
 
+from __future__ import annotations
+
 import dataclasses
 import logging
 
@@ -70,7 +72,7 @@ class CorpusSummary:
     derived_by: tuple = ()
 
     @property
-    def members(self):
+    def members(self) -> int:
         """Total number of members kept."""
         return sum(self.members_per_language.values())
 
@@ -110,7 +112,7 @@ class CorpusSummary:
         lines += [f"  then {step}" for step in self.derived_by]
         return "\n".join(lines)
 
-    def log(self):
-        """Logs the report to the `"keras_mpcl.data"` logger at INFO level."""
+    def log(self) -> CorpusSummary:
+        """Logs the report to the `"keras_mpcl.data"` logger at INFO level; returns `self`."""
         logger.info("%s", self)
         return self

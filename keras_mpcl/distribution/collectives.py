@@ -24,7 +24,14 @@ In the gathering backends, group ids are made unique per replica
 whole groups.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras
+
+if TYPE_CHECKING:
+    from keras_mpcl.typing import Tensor
 
 GATHER_OPTIONS = (True, False, "auto")
 PADDING_ID = -1
@@ -34,7 +41,7 @@ def _backend():
     return keras.backend.backend()
 
 
-def torch_world():
+def torch_world() -> tuple[int, int]:
     """`(world_size, rank)` of the `torch.distributed` process group, `(1, 0)` without one.
 
     Returns:
@@ -47,7 +54,7 @@ def torch_world():
     return 1, 0
 
 
-def num_replicas_in_sync():
+def num_replicas_in_sync() -> int:
     """Number of replicas a TensorFlow `tf.distribute` strategy runs in sync (1 elsewhere).
 
     This is the count Keras divides mean losses by on TensorFlow. PyTorch's
@@ -66,7 +73,7 @@ def num_replicas_in_sync():
     return 1
 
 
-def scale_loss_for_replicas(value):
+def scale_loss_for_replicas(value: Tensor) -> Tensor:
     """Divides a per-replica mean loss by the replica count, as Keras' losses do.
 
     Under `tf.distribute` each replica's gradients are summed, so a mean over a
@@ -84,7 +91,7 @@ def scale_loss_for_replicas(value):
     return value
 
 
-def check_gather_option(gather_across_replicas):
+def check_gather_option(gather_across_replicas: bool | str) -> None:
     """Raises a clear error unless the option is `True`, `False` or `"auto"`.
 
     Examples:
@@ -106,7 +113,7 @@ def check_gather_option(gather_across_replicas):
         )
 
 
-def replica_info():
+def replica_info() -> tuple[int, int | Tensor]:
     """`(num_replicas, replica_index)` of the replicas whose batches can be gathered here.
 
     TensorFlow: the current replica context of a `tf.distribute` strategy
@@ -132,7 +139,7 @@ def replica_info():
     return 1, 0
 
 
-def should_gather(gather_across_replicas):
+def should_gather(gather_across_replicas: bool | str) -> bool:
     """Whether the loss should gather the batches of all replicas now.
 
     `False`: never. `True`: whenever there is more than one replica.
@@ -159,7 +166,9 @@ def should_gather(gather_across_replicas):
     return True
 
 
-def unique_group_ids(group_ids, num_replicas, replica_index):
+def unique_group_ids(
+    group_ids: Tensor, num_replicas: int, replica_index: int | Tensor
+) -> Tensor:
     """Makes per-replica group ids unique across replicas; padding stays `-1`.
 
     `id -> id * num_replicas + replica_index`, so two replicas that both
@@ -229,7 +238,9 @@ def _torch_gather(group_ids, embeddings, num_replicas, replica_index):
     return all_ids, all_embeddings, positions
 
 
-def gather_replica_batch(group_ids, embeddings):
+def gather_replica_batch(
+    group_ids: Tensor, embeddings: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gathers the group ids and embeddings of all replicas, with gradients.
 
     Args:
@@ -266,7 +277,7 @@ def gather_replica_batch(group_ids, embeddings):
     return (local_ids,) + gathered
 
 
-def sum_across_replicas(value):
+def sum_across_replicas(value: Tensor) -> Tensor:
     """Sum of a (non-differentiable) tensor over all replicas, e.g. anchor counts.
 
     Examples:
@@ -290,7 +301,7 @@ def sum_across_replicas(value):
     return total
 
 
-def replica_share_to_loss(share):
+def replica_share_to_loss(share: Tensor) -> Tensor:
     """Turns this replica's share of the global loss into the loss it must return.
 
     The shares of all replicas sum to the global-batch loss. TensorFlow's

@@ -1,6 +1,12 @@
 """Input pipelines per replica: what each one reads, and cutting global batches into slices."""
 
+from __future__ import annotations
+
 import collections
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 ShardSpec = collections.namedtuple(
     "ShardSpec", ["num_shards", "shard_index", "replicas_per_batch"]
@@ -23,7 +29,7 @@ ShardSpec.__doc__ = """What one input pipeline must produce.
     """
 
 
-def split_global_batches(dataset, num_slices):
+def split_global_batches(dataset: tf.data.Dataset, num_slices: int) -> tf.data.Dataset:
     """Cuts each `(texts, group_ids)` batch of a `tf.data.Dataset` into `num_slices` elements.
 
     Slice `r` of a batch of `N` rows is rows `r * N / num_slices` to

@@ -1,6 +1,13 @@
 """AdamW whose TensorFlow step is the one JAX and PyTorch take: sparse gradients, replicas."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @keras.saving.register_keras_serializable(package="keras_mpcl")
@@ -64,7 +71,7 @@ class AllReducedClippingAdamW(SparseSafeAdamW):
     1.0
     """
 
-    def __init__(self, all_reduced_clipnorm, **kwargs):
+    def __init__(self, all_reduced_clipnorm: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.all_reduced_clipnorm = float(all_reduced_clipnorm)
 
@@ -79,5 +86,5 @@ class AllReducedClippingAdamW(SparseSafeAdamW):
         clipped = [None if g is None else tf.convert_to_tensor(g) for g in clipped]
         return list(zip(clipped, [v for _, v in pairs]))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "all_reduced_clipnorm": self.all_reduced_clipnorm}

@@ -10,8 +10,11 @@ level: pass the setup to whatever needs it (`setup.shard_spec()`,
 `shard_info(setup)`), and `setup.close()` undoes what `configure` started.
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
+from typing import TYPE_CHECKING
 from typing import Any
 
 import keras
@@ -23,6 +26,11 @@ from keras_mpcl.distribution.strategies import environment_workers
 from keras_mpcl.distribution.strategies import resolve_strategy
 from keras_mpcl.distribution.strategies import start_engine
 from keras_mpcl.distribution.torch_ddp import ddp_fit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import tensorflow as tf
 
 # The `fit` arguments that `ddp_fit` takes (`shuffle` only as False).
 _DDP_FIT_ARGUMENTS = ("callbacks", "verbose", "initial_epoch")
@@ -52,7 +60,7 @@ class DistributionSetup:
     worker_index: int
     engine: Any = None
 
-    def scope(self):
+    def scope(self) -> contextlib.AbstractContextManager[Any]:
         """Context manager to build and compile the model under."""
         if self.backend == "tensorflow" and self.engine is not None:
             return self.engine.scope()
@@ -60,7 +68,7 @@ class DistributionSetup:
             return self.engine.scope()
         return contextlib.nullcontext()
 
-    def shard_spec(self):
+    def shard_spec(self) -> ShardSpec:
         """The `ShardSpec` the input pipeline of this worker must follow."""
         if self.backend == "tensorflow":
             # Global batches for this worker's replicas, cut per replica by
@@ -73,7 +81,9 @@ class DistributionSetup:
         # slice. Either way every process reads the same global stream.
         return ShardSpec(1, 0, self.num_replicas)
 
-    def distribute_dataset(self, dataset_fn):
+    def distribute_dataset(
+        self, dataset_fn: Callable[[ShardSpec], tf.data.Dataset]
+    ) -> tf.data.Dataset | tf.distribute.DistributedDataset:
         """Builds the input for `fit` (or `ddp_fit`) from a dataset function.
 
         Args:
@@ -121,7 +131,15 @@ class DistributionSetup:
             )
         return dataset_fn(self.shard_spec())
 
-    def fit(self, model, dataset_fn, *, epochs=1, steps_per_epoch, **kwargs):
+    def fit(
+        self,
+        model: keras.Model,
+        dataset_fn: Callable[[ShardSpec], tf.data.Dataset],
+        *,
+        epochs: int = 1,
+        steps_per_epoch: int,
+        **kwargs: Any,
+    ) -> dict[str, list[float]]:
         """Trains a compiled model on `dataset_fn`'s batches on every replica.
 
         TensorFlow with a strategy: each replica reads its own batches
@@ -204,7 +222,7 @@ class DistributionSetup:
         )
         return history.history
 
-    def build_model(self, model, batch):
+    def build_model(self, model: keras.Model, batch: Sequence[Any]) -> None:
         """Builds a compiled model's weights, compiled loss and optimizer from one batch.
 
         Call it after `compile` and before `fit`. Under a TensorFlow strategy
@@ -229,7 +247,7 @@ class DistributionSetup:
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
 
-    def barrier(self):
+    def barrier(self) -> None:
         """Waits until every process of a PyTorch DDP run gets here; elsewhere returns at once.
 
         Under torchrun each process runs the whole script: call it where the
@@ -240,7 +258,7 @@ class DistributionSetup:
 
             dist.barrier()
 
-    def close(self):
+    def close(self) -> None:
         """Undoes global state: JAX's distribution, PyTorch's process group."""
         if self.backend == "jax":
             keras.distribution.set_distribution(None)
@@ -252,14 +270,16 @@ class DistributionSetup:
 
 
 def configure(
-    strategy="auto",
+    strategy: str = "auto",
     *,
-    devices=None,
-    mesh_shape=None,
-    layout_map=None,
-    tpu=None,
-    communication="auto",
-):
+    devices: Sequence[str] | None = None,
+    mesh_shape: tuple[int, int] | None = None,
+    layout_map: keras.distribution.LayoutMap
+    | Callable[[keras.distribution.DeviceMesh], keras.distribution.LayoutMap]
+    | None = None,
+    tpu: str | None = None,
+    communication: str = "auto",
+) -> DistributionSetup:
     """Sets up multi-device training with the current backend's own engine.
 
     | strategy          | TensorFlow                   | JAX                                   | PyTorch              |
@@ -323,7 +343,7 @@ def configure(
     return DistributionSetup(backend, resolved, replicas, workers, index, engine)
 
 
-def shard_info(setup=None):
+def shard_info(setup: DistributionSetup | None = None) -> tuple[int, int]:
     """`(num_workers, worker_index)`: which share of the groups this worker reads.
 
     From `setup` when given, else from the environment: the

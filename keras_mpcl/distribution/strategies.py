@@ -7,6 +7,8 @@ TensorFlow: a `tf.distribute` strategy (`MirroredStrategy`, `TPUStrategy`,
 `keras_mpcl.distribution.setup`) wraps what `start_engine` returns.
 """
 
+from __future__ import annotations
+
 import itertools
 import json
 import os
@@ -14,7 +16,7 @@ import os
 import keras
 
 from keras_mpcl.distribution.collectives import torch_world
-from keras_mpcl.validation import check_int
+from keras_mpcl.validation import check_choice, check_int
 
 STRATEGIES = ("auto", "none", "data_parallel", "mirrored", "tpu", "multi_worker", "ddp")
 
@@ -65,10 +67,7 @@ def resolve_strategy(strategy, backend):
         ...
     ValueError: `strategy` = 'ddp' is not available on the jax backend ...
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(
-            f"`strategy` should be one of {STRATEGIES}. Received: `strategy` = {strategy!r}"
-        )
+    check_choice("strategy", strategy, STRATEGIES)
     if strategy == "none":
         return "none"
     if strategy == "auto":
@@ -147,7 +146,7 @@ def environment_workers():
 _CPU_COLLECTIVE_TIMEOUT_FLAG = "xla_cpu_collective_call_terminate_timeout_seconds"
 
 
-def simulate_cpu_devices(count):
+def simulate_cpu_devices(count: int) -> None:
     """Splits the host CPU into `count` devices, to try multi-device code on a laptop.
 
     TensorFlow: `count` logical CPU devices (call before TensorFlow has
@@ -256,11 +255,7 @@ def _start_tensorflow(strategy, devices, tpu, communication):
         "ring": tf.distribute.experimental.CommunicationImplementation.RING,
         "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
     }
-    if communication not in implementation:
-        raise ValueError(
-            "`communication` should be one of ('auto', 'ring', 'nccl'). "
-            f"Received: `communication` = {communication!r}"
-        )
+    check_choice("communication", communication, tuple(implementation))
     engine = tf.distribute.MultiWorkerMirroredStrategy(
         communication_options=tf.distribute.experimental.CommunicationOptions(
             implementation=implementation[communication]

@@ -7,7 +7,10 @@ loss gathers all ranks' embeddings (`gather_across_replicas`), DDP averages
 the gradients, and Keras callbacks run as in `fit`.
 """
 
+from __future__ import annotations
+
 import weakref
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -15,6 +18,13 @@ import numpy as np
 from keras_mpcl.compat import track_torch_variables
 from keras_mpcl.distribution.collectives import torch_world
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    import tensorflow as tf
+    import torch
 
 # A cache keyed by model, not state: one DDP wrapper per model (a second one
 # around the same weights would reduce the gradients twice); an entry goes
@@ -45,7 +55,9 @@ def _model_device(model):
     return model.trainable_variables[0].value.device
 
 
-def wrap_ddp(model, find_unused_parameters=True):
+def wrap_ddp(
+    model: keras.Model, find_unused_parameters: bool = True
+) -> torch.nn.parallel.DistributedDataParallel | keras.Model:
     """The model wrapped in `DistributedDataParallel`, created once per model.
 
     Wrapping broadcasts rank 0's weights to every rank. The wrapper is cached:
@@ -76,8 +88,17 @@ def wrap_ddp(model, find_unused_parameters=True):
     return _DDP_WRAPPERS[model]
 
 
-def ddp_fit(model, dataset, *, steps_per_epoch, epochs=1, callbacks=None, verbose=1,
-            initial_epoch=0, find_unused_parameters=True):
+def ddp_fit(
+    model: keras.Model,
+    dataset: tf.data.Dataset | Iterable[tuple[Any, Any]],
+    *,
+    steps_per_epoch: int,
+    epochs: int = 1,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
+    verbose: int | str = 1,
+    initial_epoch: int = 0,
+    find_unused_parameters: bool = True,
+) -> keras.callbacks.History:
     """`fit` under torchrun: a compiled Keras model (torch backend) trained with DDP.
 
     Keras' torch `fit` does not wrap the model in `DistributedDataParallel`

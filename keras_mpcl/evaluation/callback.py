@@ -1,18 +1,30 @@
 """A Keras callback that runs evaluation tasks during `fit`."""
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import keras
 
 from keras_mpcl.compat import callback_model
 from keras_mpcl.evaluation.encoding import as_encode_fn
-from keras_mpcl.validation import check_int
+from keras_mpcl.validation import check_choice, check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from keras_mpcl.evaluation.encoding import EncodeFn
+    from keras_mpcl.typing import EncoderLike
 
 MODES = ("max", "min", "auto")
 
 
-def flatten_result(name, result, prefix="eval_"):
+def flatten_result(
+    name: str, result: float | dict[str, Any], prefix: str = "eval_"
+) -> dict[str, float]:
     """Scalar metrics of one task result, as `{prefix + name[_key]: float}`.
 
     A number becomes `{prefix + name: value}`; a dict contributes its
@@ -95,18 +107,18 @@ class EvaluationCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        tasks,
-        encoder=None,
-        every_n_epochs=1,
-        every_n_steps=None,
-        prefix="eval_",
-        monitor=None,
-        mode="auto",
-        filepath=None,
-        save_best_only=True,
-        batch_size=32,
-        verbose=1,
-    ):
+        tasks: dict[str, Callable[[EncodeFn], float | dict[str, Any]]],
+        encoder: EncoderLike | None = None,
+        every_n_epochs: int | None = 1,
+        every_n_steps: int | None = None,
+        prefix: str = "eval_",
+        monitor: str | None = None,
+        mode: str = "auto",
+        filepath: str | None = None,
+        save_best_only: bool = True,
+        batch_size: int = 32,
+        verbose: int = 1,
+    ) -> None:
         super().__init__()
         if not isinstance(tasks, dict) or not tasks:
             raise ValueError(
@@ -130,10 +142,7 @@ class EvaluationCallback(keras.callbacks.Callback):
                 "Set `every_n_epochs` or `every_n_steps`; both are None, so the "
                 "tasks would never run"
             )
-        if mode not in MODES:
-            raise ValueError(
-                f"`mode` should be one of {MODES}. Received: `mode` = {mode!r}"
-            )
+        check_choice("mode", mode, MODES)
         self.tasks = dict(tasks)
         self.encoder = encoder
         self.every_n_epochs = every_n_epochs
@@ -176,7 +185,7 @@ class EvaluationCallback(keras.callbacks.Callback):
             )
         return path
 
-    def evaluate(self, epoch=None, step=None):
+    def evaluate(self, epoch: int | None = None, step: int | None = None) -> dict[str, float]:
         """Runs every task now; returns and records the flat metrics."""
         model = None
         if callback_model(self) is not None:
@@ -224,17 +233,17 @@ class EvaluationCallback(keras.callbacks.Callback):
             print(f"\nEvaluation{where}: {text}{note}")
         return metrics
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._step += 1
         if self.every_n_steps and self._step % self.every_n_steps == 0:
             metrics = self.evaluate(epoch=self._epoch, step=self._step)
             if logs is not None:
                 logs.update(metrics)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
             self.evaluate(epoch=epoch)
         if logs is not None:

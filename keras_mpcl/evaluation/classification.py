@@ -1,15 +1,25 @@
 """Cross-lingual topic classification transfer (SIB-200) and the SIB-200 reader."""
 
+from __future__ import annotations
+
 import csv
 import dataclasses
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.encoding import l2_normalize
+from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
+    from keras_mpcl.typing import EncoderLike, PathLike
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +39,7 @@ class LabelledTexts:
 
     texts: list
     labels: list
-    ids: list = None
+    ids: list | None = None
 
     def __post_init__(self):
         if self.ids is None:
@@ -64,14 +74,14 @@ def _make_classifier(classifier, n_neighbors, seed):
 
 
 def classification_transfer(
-    encoder,
-    train,
-    test,
-    classifier="logistic",
-    n_neighbors=5,
-    batch_size=32,
-    seed=0,
-):
+    encoder: EncoderLike,
+    train: LabelledTexts | tuple[Sequence[str], Sequence[str | int]],
+    test: Mapping[str, LabelledTexts | tuple[Sequence[str], Sequence[str | int]]],
+    classifier: str = "logistic",
+    n_neighbors: int = 5,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Fit a classifier on one language's embeddings, test it on every language.
 
     Texts are embedded and L2-normalised; a logistic regression (or a k-NN
@@ -108,11 +118,7 @@ def classification_transfer(
     >>> result["per_language"]
     {'fra': 1.0, 'xxx': 0.5}
     """
-    if classifier not in CLASSIFIERS:
-        raise ValueError(
-            f"`classifier` should be one of {CLASSIFIERS}. "
-            f"Received: `classifier` = {classifier!r}"
-        )
+    check_choice("classifier", classifier, CLASSIFIERS)
     check_int("n_neighbors", n_neighbors)
     train = _as_labelled(train, "train")
     if len(set(train.labels)) < 2:
@@ -144,7 +150,9 @@ def classification_transfer(
     }
 
 
-def read_sib200(directory, split="test", languages=None):
+def read_sib200(
+    directory: PathLike, split: str = "test", languages: Iterable[str] | None = None
+) -> dict[str, LabelledTexts]:
     """Reads SIB-200 `<lang>/<split>.tsv` files (`index_id<TAB>category<TAB>text`).
 
     Args:
@@ -158,10 +166,7 @@ def read_sib200(directory, split="test", languages=None):
         dict `{language: LabelledTexts}` sorted by language, `ids` being the
         `index_id`s (equal ids are translations across languages).
     """
-    if split not in SIB200_SPLITS:
-        raise ValueError(
-            f"`split` should be one of {SIB200_SPLITS}. Received: `split` = {split!r}"
-        )
+    check_choice("split", split, SIB200_SPLITS)
     directory = pathlib.Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"SIB-200 directory not found: {directory}")
@@ -207,7 +212,7 @@ def read_sib200(directory, split="test", languages=None):
     return result
 
 
-def align_parallel(data):
+def align_parallel(data: Mapping[str, LabelledTexts]) -> dict[str, list[str]]:
     """Aligns `{language: LabelledTexts}` on the ids common to all languages.
 
     Args:

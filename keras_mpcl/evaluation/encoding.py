@@ -1,7 +1,10 @@
 """Turn an encoder or an `encode` callable into one host-side `encode` function."""
 
+from __future__ import annotations
+
 import logging
 import sys
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Callable
 from typing import Sequence
@@ -9,6 +12,11 @@ from typing import Sequence
 import numpy as np
 
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from keras_mpcl.typing import EncoderLike
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +36,9 @@ def _is_text_embedder(obj):
     )
 
 
-def as_encode_fn(encoder, batch_size=32, verbose=False):
+def as_encode_fn(
+    encoder: EncoderLike, batch_size: int = 32, verbose: bool = False
+) -> EncodeFn:
     """Wrap an encoder or an `encode` callable as `encode(list[str]) -> array`.
 
     Every evaluation task calls the returned function. A keras-hub model is
@@ -144,7 +154,7 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype="float32")
 
 
-def l2_normalize(x, epsilon=1e-12):
+def l2_normalize(x: ArrayLike, epsilon: float = 1e-12) -> np.ndarray:
     """Rows divided by their L2 norm (zero rows stay zero), as float32.
 
     Formula: `x / max(||x||_2, epsilon)` row by row.

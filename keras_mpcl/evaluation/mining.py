@@ -1,14 +1,26 @@
 """Bitext mining (BUCC protocol): margin scoring, threshold on dev, P/R/F1."""
 
+from __future__ import annotations
+
 import dataclasses
 import logging
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.search import DEFAULT_BLOCK_BYTES
 from keras_mpcl.evaluation.search import mutual_topk_similarity
+from keras_mpcl.validation import check_choice
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+
+    from keras_mpcl.typing import EncoderLike, PathLike
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +42,19 @@ class MiningSet:
     gold: set
 
 
-def margin_score(similarity, source_knn_mean, target_knn_mean, margin="ratio"):
+if TYPE_CHECKING:
+    # `test` and `dev` of `bitext_mining`: a set, or `(source, target, gold)`
+    # with `{id: text}` dicts or lists (ids being positions).
+    _Sentences = dict[Any, str] | Sequence[str]
+    MiningInput = MiningSet | tuple[_Sentences, _Sentences, Iterable[tuple[Any, Any]]]
+
+
+def margin_score(
+    similarity: ArrayLike,
+    source_knn_mean: ArrayLike,
+    target_knn_mean: ArrayLike,
+    margin: str = "ratio",
+) -> np.ndarray:
     """Margin-based score of candidate pairs (Artetxe & Schwenk, 2019).
 
     With `a = (r_x + r_y) / 2`, where `r_x` is the mean similarity of `x` to
@@ -59,10 +83,7 @@ def margin_score(similarity, source_knn_mean, target_knn_mean, margin="ratio"):
         Artetxe & Schwenk, 2019, "Margin-based Parallel Corpus Mining with
         Multilingual Sentence Embeddings", https://arxiv.org/abs/1811.01136
     """
-    if margin not in MARGINS:
-        raise ValueError(
-            f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
-        )
+    check_choice("margin", margin, MARGINS)
     similarity = np.asarray(similarity, dtype="float32")
     average = (
         np.asarray(source_knn_mean, dtype="float32")
@@ -76,13 +97,13 @@ def margin_score(similarity, source_knn_mean, target_knn_mean, margin="ratio"):
 
 
 def mine(
-    source_embeddings,
-    target_embeddings,
-    k=4,
-    margin="ratio",
-    block_bytes=DEFAULT_BLOCK_BYTES,
-    backend="numpy",
-):
+    source_embeddings: ArrayLike,
+    target_embeddings: ArrayLike,
+    k: int = 4,
+    margin: str = "ratio",
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    backend: str = "numpy",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate translation pairs by margin score, one-to-one, best first.
 
     Each source takes its best target by margin among its `k` nearest
@@ -115,10 +136,7 @@ def mine(
     >>> list(zip(src.tolist(), trg.tolist()))
     [(0, 1), (1, 0)]
     """
-    if margin not in MARGINS:
-        raise ValueError(
-            f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
-        )
+    check_choice("margin", margin, MARGINS)
     (fs, fi), (bs, bi) = mutual_topk_similarity(
         source_embeddings,
         target_embeddings,
@@ -130,8 +148,12 @@ def mine(
 
 
 def mine_from_neighbours(
-    forward_scores, forward_indices, backward_scores, backward_indices, margin="ratio"
-):
+    forward_scores: ArrayLike,
+    forward_indices: ArrayLike,
+    backward_scores: ArrayLike,
+    backward_indices: ArrayLike,
+    margin: str = "ratio",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`mine` given the k-nearest-neighbour lists of both directions.
 
     Args:
@@ -144,10 +166,7 @@ def mine_from_neighbours(
     Returns:
         `(source_indices, target_indices, scores)` sorted by decreasing score.
     """
-    if margin not in MARGINS:
-        raise ValueError(
-            f"`margin` should be one of {MARGINS}. Received: `margin` = {margin!r}"
-        )
+    check_choice("margin", margin, MARGINS)
     fs, fi = np.asarray(forward_scores), np.asarray(forward_indices)
     bs, bi = np.asarray(backward_scores), np.asarray(backward_indices)
     if fs.shape[1] == 0 or bs.shape[1] == 0:
@@ -177,7 +196,7 @@ def mine_from_neighbours(
     return src[keep].astype("int64"), trg[keep].astype("int64"), scores[keep]
 
 
-def best_threshold(scores, is_gold, num_gold):
+def best_threshold(scores: ArrayLike, is_gold: ArrayLike, num_gold: int) -> dict[str, float]:
     """The score threshold that maximises F1 over a ranked candidate list.
 
     Candidates with `score >= threshold` are kept. Only cuts between
@@ -229,7 +248,9 @@ def best_threshold(scores, is_gold, num_gold):
     }
 
 
-def precision_recall_f1(predicted, gold):
+def precision_recall_f1(
+    predicted: Iterable[tuple[Any, Any]], gold: Iterable[tuple[Any, Any]]
+) -> dict[str, float]:
     """Precision, recall and F1 of a set of predicted pairs against gold pairs.
 
     Args:
@@ -290,16 +311,16 @@ def _mine_set(encode, data, k, margin, block_bytes, backend):
 
 
 def bitext_mining(
-    encoder,
-    test,
-    dev=None,
-    threshold=None,
-    k=4,
-    margin="ratio",
-    batch_size=32,
-    block_bytes=DEFAULT_BLOCK_BYTES,
-    backend="numpy",
-):
+    encoder: EncoderLike,
+    test: MiningInput,
+    dev: MiningInput | None = None,
+    threshold: float | None = None,
+    k: int = 4,
+    margin: str = "ratio",
+    batch_size: int = 32,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    backend: str = "numpy",
+) -> dict[str, Any]:
     """Bitext mining F1 (BUCC protocol) with margin scoring.
 
     Candidates are mined with `mine` from the two monolingual sets; pairs
@@ -390,7 +411,7 @@ def _read_id_text(path):
     return rows
 
 
-def read_bucc(directory, pair="de-en", split="training"):
+def read_bucc(directory: PathLike, pair: str = "de-en", split: str = "training") -> MiningSet:
     """Reads a BUCC 2017/2018 split: `<pair>.<split>.<l1>`, `.<l2>`, `.gold`.
 
     Sentence files hold `id<TAB>text` lines, the gold file

@@ -1,11 +1,23 @@
 """An adapter exposing an encoder through MTEB's `encode` protocol."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.encoding import l2_normalize
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from enum import Enum
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+
+    from keras_mpcl.typing import EncoderLike
 
 
 def _texts_of(inputs):
@@ -58,7 +70,14 @@ class MTEBEncoder:
     (2, 2)
     """
 
-    def __init__(self, encoder, batch_size=32, normalize=True, prompts=None, name=None):
+    def __init__(
+        self,
+        encoder: EncoderLike,
+        batch_size: int = 32,
+        normalize: bool = True,
+        prompts: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> None:
         self.batch_size = batch_size
         self.normalize = normalize
         self.prompts = dict(prompts or {})
@@ -74,7 +93,14 @@ class MTEBEncoder:
             return self.prompts.get(str(key), "")
         return ""
 
-    def encode(self, sentences, *, task_name=None, prompt_type=None, **kwargs):
+    def encode(
+        self,
+        sentences: str | Iterable[str | Mapping[str, Any]],
+        *,
+        task_name: str | None = None,
+        prompt_type: str | Enum | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
         """Embeddings of `sentences` as a float32 array `(n, dim)`."""
         metadata = kwargs.get("task_metadata")
         if task_name is None and metadata is not None:
@@ -92,10 +118,12 @@ class MTEBEncoder:
         embeddings = encode(texts)
         return l2_normalize(embeddings) if self.normalize and len(texts) else embeddings
 
-    def similarity(self, embeddings1, embeddings2):
+    def similarity(self, embeddings1: ArrayLike, embeddings2: ArrayLike) -> np.ndarray:
         """Cosine similarity matrix `(n, m)`."""
         return l2_normalize(embeddings1) @ l2_normalize(embeddings2).T
 
-    def similarity_pairwise(self, embeddings1, embeddings2):
+    def similarity_pairwise(
+        self, embeddings1: ArrayLike, embeddings2: ArrayLike
+    ) -> np.ndarray:
         """Cosine similarity of aligned rows `(n,)`."""
         return np.sum(l2_normalize(embeddings1) * l2_normalize(embeddings2), axis=-1)

@@ -1,6 +1,9 @@
 """Many-to-many retrieval on multi-parallel sets (NTREX, SIB-200)."""
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -9,16 +12,22 @@ from keras_mpcl.evaluation.encoding import l2_normalize
 from keras_mpcl.evaluation.search import DEFAULT_BLOCK_BYTES
 from keras_mpcl.evaluation.search import topk_similarity
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from keras_mpcl.typing import EncoderLike
+
 logger = logging.getLogger(__name__)
 
 
 def multiparallel_retrieval(
-    encoder,
-    texts,
-    languages=None,
-    batch_size=32,
-    block_bytes=DEFAULT_BLOCK_BYTES,
-):
+    encoder: EncoderLike,
+    texts: Mapping[str, Sequence[str]],
+    languages: Sequence[str] | None = None,
+    batch_size: int = 32,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> dict[str, Any]:
     """Retrieval accuracy of every language against every other one.
 
     `texts[lang][i]` are translations of one another for every language. For

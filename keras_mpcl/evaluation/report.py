@@ -1,10 +1,13 @@
 """Run named evaluation tasks on data folders; write JSON/CSV reports and plots."""
 
+from __future__ import annotations
+
 import csv
 import json
 import logging
 import math
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +23,13 @@ from keras_mpcl.evaluation.retrieval import read_tatoeba
 from keras_mpcl.evaluation.sts import read_sts17
 from keras_mpcl.evaluation.sts import read_stsb_multi_mt
 from keras_mpcl.evaluation.sts import sts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
+    from keras_mpcl.evaluation.encoding import EncodeFn
+    from keras_mpcl.typing import EncoderLike, PathLike
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +232,11 @@ def prepare_task(name, path, languages=None, **options):
     raise ValueError(f"Unknown task {name!r}; known tasks: {', '.join(TASKS)}")
 
 
-def prepare_tasks(task_specs, languages=None, **options):
+def prepare_tasks(
+    task_specs: str | Iterable[str] | dict[str, PathLike],
+    languages: Sequence[str] | None = None,
+    **options: Any,
+) -> list[tuple[str, Callable[[EncodeFn], dict[str, Any]]]]:
     """`prepare_task` for every `NAME=PATH` spec: `[(name, run), ...]`.
 
     Every task is read and checked first, so a task that matches no language
@@ -252,14 +266,17 @@ def run_task(encode, name, path, languages=None, **options):
 
 
 def evaluate_tasks(
-    encoder,
-    task_specs,
-    languages=None,
-    output=None,
-    plots=True,
-    batch_size=32,
-    **options,
-):
+    encoder: EncoderLike,
+    task_specs: str
+    | Iterable[str]
+    | dict[str, PathLike]
+    | list[tuple[str, Callable[[EncodeFn], dict[str, Any]]]],
+    languages: Sequence[str] | None = None,
+    output: PathLike | None = None,
+    plots: bool = True,
+    batch_size: int = 32,
+    **options: Any,
+) -> dict[str, dict[str, Any]]:
     """Runs named tasks and returns (and optionally writes) the report.
 
     The report is `{task: {"per_language": {...}, "mean": ..., ...}}` with
@@ -303,7 +320,9 @@ def evaluate_tasks(
     return report
 
 
-def write_report(report, output, plots=True):
+def write_report(
+    report: Mapping[str, Mapping[str, Any]], output: PathLike, plots: bool = True
+) -> list[pathlib.Path]:
     """Writes the report as JSON, CSV and (optionally) PNG plots.
 
     The JSON and CSV files are written first; if plotting fails (e.g.

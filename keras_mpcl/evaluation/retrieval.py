@@ -1,8 +1,11 @@
 """Bitext retrieval accuracy (Tatoeba protocol) and the Tatoeba file reader."""
 
+from __future__ import annotations
+
 import logging
 import pathlib
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,6 +13,12 @@ from keras_mpcl.data.lines import read_lines
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.search import DEFAULT_BLOCK_BYTES
 from keras_mpcl.evaluation.search import topk_similarity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from keras_mpcl.typing import EncoderLike, PathLike
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +59,12 @@ def nearest_neighbour_accuracy(queries, keys, block_bytes=DEFAULT_BLOCK_BYTES):
 
 
 def bitext_retrieval(
-    encoder,
-    source,
-    target,
-    batch_size=32,
-    block_bytes=DEFAULT_BLOCK_BYTES,
-):
+    encoder: EncoderLike,
+    source: Sequence[str],
+    target: Sequence[str],
+    batch_size: int = 32,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> dict[str, Any]:
     """Bitext retrieval accuracy of line-aligned sentence lists (Tatoeba).
 
     Line `i` of `source` and line `i` of `target` are translations. Every
@@ -130,7 +139,9 @@ def bitext_retrieval(
     }
 
 
-def read_tatoeba(directory, languages=None):
+def read_tatoeba(
+    directory: PathLike, languages: Iterable[str] | None = None
+) -> dict[str, tuple[list[str], list[str]]]:
     """Reads Tatoeba pair files `tatoeba.<xxx>-eng.<xxx>` and `.eng`.
 
     Args:
@@ -185,7 +196,12 @@ def read_tatoeba(directory, languages=None):
     return pairs
 
 
-def tatoeba(encoder, directory, languages=None, batch_size=32):
+def tatoeba(
+    encoder: EncoderLike,
+    directory: PathLike,
+    languages: Iterable[str] | None = None,
+    batch_size: int = 32,
+) -> dict[str, Any]:
     """Tatoeba accuracy of every pair file in `directory` and their mean.
 
     Args:

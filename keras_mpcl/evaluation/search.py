@@ -1,11 +1,17 @@
 """Chunked top-k similarity search with bounded memory (NumPy, optionally faiss)."""
 
+from __future__ import annotations
+
 import importlib.util
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import l2_normalize
-from keras_mpcl.validation import check_int
+from keras_mpcl.validation import check_choice, check_int
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 BACKENDS = ("auto", "numpy", "faiss")
 # One similarity tile is at most this many bytes; the argpartition indices and
@@ -13,7 +19,7 @@ BACKENDS = ("auto", "numpy", "faiss")
 DEFAULT_BLOCK_BYTES = 64 * 2**20
 
 
-def faiss_available():
+def faiss_available() -> bool:
     """Whether the optional `faiss` package can be imported.
 
     Examples:
@@ -27,10 +33,7 @@ def faiss_available():
 def _check_inputs(queries, keys, k, block_bytes, backend):
     check_int("k", k)
     check_int("block_bytes", block_bytes)
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"`backend` should be one of {BACKENDS}. Received: `backend` = {backend!r}"
-        )
+    check_choice("backend", backend, BACKENDS)
     if backend == "faiss" and not faiss_available():
         raise ImportError(
             "`backend='faiss'` needs the `faiss` package: `pip install faiss-cpu`, "
@@ -165,13 +168,13 @@ def _run(queries, keys, k_forward, k_backward, normalize, block_bytes, backend):
 
 
 def topk_similarity(
-    queries,
-    keys,
-    k=1,
-    normalize=True,
-    block_bytes=DEFAULT_BLOCK_BYTES,
-    backend="numpy",
-):
+    queries: ArrayLike,
+    keys: ArrayLike,
+    k: int = 1,
+    normalize: bool = True,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    backend: str = "numpy",
+) -> tuple[np.ndarray, np.ndarray]:
     """The `k` most similar keys of every query, computed tile by tile.
 
     Similarity is the dot product `q . v` (cosine when `normalize=True`). The
@@ -214,13 +217,13 @@ def topk_similarity(
 
 
 def mutual_topk_similarity(
-    x,
-    y,
-    k=4,
-    normalize=True,
-    block_bytes=DEFAULT_BLOCK_BYTES,
-    backend="numpy",
-):
+    x: ArrayLike,
+    y: ArrayLike,
+    k: int = 4,
+    normalize: bool = True,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    backend: str = "numpy",
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Top-k of `x` in `y` and of `y` in `x` from a single pass over the tiles.
 
     Mining needs neighbours in both directions; each similarity tile is

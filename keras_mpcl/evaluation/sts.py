@@ -1,14 +1,25 @@
 """Semantic textual similarity: Spearman correlation of cosine with gold scores."""
 
+from __future__ import annotations
+
 import csv
 import logging
 import pathlib
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_mpcl.evaluation.encoding import as_encode_fn
 from keras_mpcl.evaluation.encoding import l2_normalize
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+
+    from keras_mpcl.typing import EncoderLike, PathLike
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +27,7 @@ _STS17_NAME = re.compile(r"^sts17\.track([0-9]+[a-z]?)\.([a-z]+)-([a-z]+)\.tsv$"
 _STSB_NAME = re.compile(r"^stsb-([A-Za-z_-]+)-test\.csv$")
 
 
-def spearman(x, y):
+def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """Spearman rank correlation: Pearson correlation of the (tie-averaged) ranks.
 
     Computed by `scipy.stats.spearmanr`, rounded to 12 decimals so that a
@@ -56,7 +67,13 @@ def spearman(x, y):
     return float(np.round(stats.spearmanr(x, y).statistic, 12))
 
 
-def sts(encoder, sentences1, sentences2, scores, batch_size=32):
+def sts(
+    encoder: EncoderLike,
+    sentences1: Sequence[str],
+    sentences2: Sequence[str],
+    scores: Sequence[float],
+    batch_size: int = 32,
+) -> dict[str, Any]:
     """STS score: Spearman correlation between cosine similarity and gold scores.
 
     Every pair is kept, including pairs with a blank side (their cosine is
@@ -108,7 +125,9 @@ def sts(encoder, sentences1, sentences2, scores, batch_size=32):
     }
 
 
-def read_sts17(directory, languages=None):
+def read_sts17(
+    directory: PathLike, languages: Iterable[str] | None = None
+) -> dict[str, tuple[list[str], list[str], list[float]]]:
     """Reads the STS17 tracks `sts17.track<N>.<l1>-<l2>.tsv`.
 
     Each line is `gold_score<TAB>sentence1<TAB>sentence2`; rows with an empty
@@ -176,7 +195,9 @@ def read_sts17(directory, languages=None):
     return dict(sorted(result.items()))
 
 
-def read_stsb_multi_mt(directory, languages=None):
+def read_stsb_multi_mt(
+    directory: PathLike, languages: Iterable[str] | None = None
+) -> dict[str, tuple[list[str], list[str], list[float]]]:
     """Reads multilingual STS-B test files `stsb-<lang>-test.csv`.
 
     Each row is `sentence1,sentence2,score` (CSV quoting, no header; a

@@ -1,7 +1,10 @@
 """`build_encoder`: a sentence encoder from a preset, a local folder or a small config."""
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 import keras_hub
 
@@ -13,7 +16,16 @@ from keras_mpcl.models.sentence_encoder import XLMRobertaSentenceEncoder
 from keras_mpcl.models.sentence_encoder import _SentenceEncoderHead
 from keras_mpcl.models.vocabulary import train_sentencepiece_tokenizer
 from keras_mpcl.models.vocabulary import train_wordpiece_tokenizer
+from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    import keras
+
+    from keras_mpcl.typing import PathLike
 
 ARCHITECTURES = ("bert", "xlm_roberta")
 # Maximum length of a new, randomly initialised encoder when none is given.
@@ -55,11 +67,7 @@ class EncoderConfig:
     lowercase: bool = False
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"`architecture` should be one of {ARCHITECTURES}. "
-                f"Received: `architecture` = {self.architecture!r}"
-            )
+        check_choice("architecture", self.architecture, ARCHITECTURES)
         for name in ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim"):
             check_int(name, getattr(self, name))
         if self.hidden_dim % self.num_heads:
@@ -73,7 +81,7 @@ class EncoderConfig:
             )
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls, config: Mapping[str, Any]) -> EncoderConfig:
         """Builds the config from a dict (e.g. a TOML table), rejecting unknown keys."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(config) - known)
@@ -92,17 +100,17 @@ def _check_max_length(max_length, allow_none):
 
 
 def build_encoder(
-    source,
+    source: PathLike | EncoderConfig | dict[str, Any],
     *,
-    texts=None,
-    pooling=None,
-    max_length=None,
-    projection_dim=None,
-    projection_activation=None,
-    normalize=True,
-    dtype=None,
-    load_weights=True,
-):
+    texts: Iterable[str] | None = None,
+    pooling: str | None = None,
+    max_length: int | None = None,
+    projection_dim: int | None = None,
+    projection_activation: str | None = None,
+    normalize: bool = True,
+    dtype: str | keras.DTypePolicy | None = None,
+    load_weights: bool = True,
+) -> BertSentenceEncoder | XLMRobertaSentenceEncoder:
     """Builds a sentence encoder (a keras-hub `TextEmbedder`) ready for `fit`.
 
     The encoder takes raw strings and returns `(batch, dim)` float32
@@ -166,11 +174,7 @@ def build_encoder(
     >>> encode(encoder, texts).shape
     (4, 16)
     """
-    if pooling is not None and pooling not in POOLING_MODES:
-        raise ValueError(
-            f"`pooling` should be one of {POOLING_MODES} or None. "
-            f"Received: `pooling` = {pooling!r}"
-        )
+    check_choice("pooling", pooling, (*POOLING_MODES, None))
     if isinstance(source, dict):
         source = EncoderConfig.from_dict(source)
     if isinstance(source, EncoderConfig):

@@ -1,13 +1,21 @@
 """The one encoding path: tokenize, sort by length, encode at a few fixed widths, restore order."""
 
+from __future__ import annotations
+
 import time
 import weakref
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
 from keras_mpcl.backend import quiet_retracing
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import keras_hub
 
 # Batches are trimmed to the first of these widths that holds their longest
 # row (capped at the preprocessor's sequence length), so that XLA, `jax.jit`
@@ -188,7 +196,13 @@ def iter_encoded_chunks(encoder, text_chunks, batch_size=32, normalize=True,
         yield embeddings
 
 
-def encode(encoder, texts, batch_size=32, normalize=True, verbose=0):
+def encode(
+    encoder: keras_hub.models.TextEmbedder,
+    texts: str | Iterable[str],
+    batch_size: int = 32,
+    normalize: bool = True,
+    verbose: int = 0,
+) -> np.ndarray:
     """Embeds `texts` and returns float32 embeddings, one row per text, in order.
 
     The texts are tokenized once, sorted by token length and encoded in

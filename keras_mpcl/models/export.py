@@ -7,15 +7,22 @@ optional `Dense` projection, L2 normalisation). The weights are the inverse of
 keras-hub's Hugging Face converters (`keras_hub/src/utils/transformers`).
 """
 
+from __future__ import annotations
+
 import json
 import pathlib
 import shutil
+from typing import TYPE_CHECKING
 
 import keras
 import keras_hub
 import numpy as np
 
 from keras_mpcl.models import model_card
+from keras_mpcl.validation import check_choice
+
+if TYPE_CHECKING:
+    from keras_mpcl.typing import PathLike
 
 FORMATS = ("sentence-transformers", "keras-hub")
 
@@ -168,7 +175,9 @@ _EXPORTERS = {
 }
 
 
-def export_sentence_transformers(encoder, output):
+def export_sentence_transformers(
+    encoder: keras_hub.models.TextEmbedder, output: PathLike
+) -> pathlib.Path:
     """Writes `encoder` as a sentence-transformers folder that loads offline.
 
     `sentence_transformers.SentenceTransformer(output)` then embeds as
@@ -273,7 +282,12 @@ def _version():
     return __version__
 
 
-def export_encoder(encoder, output, format="sentence-transformers", trained_folder=None):
+def export_encoder(
+    encoder: keras_hub.models.TextEmbedder,
+    output: PathLike,
+    format: str = "sentence-transformers",
+    trained_folder: PathLike | None = None,
+) -> pathlib.Path:
     """Writes `encoder` in a deployable format, with a model card.
 
     Args:
@@ -290,8 +304,7 @@ def export_encoder(encoder, output, format="sentence-transformers", trained_fold
     Returns:
         The `pathlib.Path` of the folder.
     """
-    if format not in FORMATS:
-        raise ValueError(f"`format` should be one of {FORMATS}. Received: `format` = {format!r}")
+    check_choice("format", format, FORMATS)
     out = pathlib.Path(output)
     if trained_folder is not None and out.resolve() == pathlib.Path(trained_folder).resolve():
         raise ValueError(f"`output` {out} is the model folder itself; choose another folder")

@@ -1,12 +1,21 @@
 """A BERT WordPiece tokenizer that normalises text exactly like Hugging Face's."""
 
+from __future__ import annotations
+
 import unicodedata
+from typing import TYPE_CHECKING
 
 import keras
 import keras_hub
 import numpy as np
 
 from keras_mpcl.compat import keras_hub_private
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from keras_mpcl.typing import Tensor
 
 try:
     import tensorflow as tf
@@ -37,7 +46,12 @@ _CAPITAL_SIGMA = "\u03a3"
 _SMALL_SIGMA = "\u03c3"
 
 
-def normalize_text(text, lowercase=True, strip_accents=None, clean_text=True):
+def normalize_text(
+    text: str,
+    lowercase: bool = True,
+    strip_accents: bool | None = None,
+    clean_text: bool = True,
+) -> str:
     """Normalises one string the way Hugging Face's `BertNormalizer` does.
 
     Steps, in Hugging Face's order: drop control characters and map Unicode
@@ -144,13 +158,13 @@ class HFBertTokenizer(keras_hub.models.BertTokenizer):
 
     def __init__(
         self,
-        vocabulary=None,
-        lowercase=False,
-        strip_accents=None,
-        clean_text=True,
-        max_input_chars_per_word=100,
-        **kwargs,
-    ):
+        vocabulary: list[str] | str | None = None,
+        lowercase: bool = False,
+        strip_accents: bool | None = None,
+        clean_text: bool = True,
+        max_input_chars_per_word: int = 100,
+        **kwargs: Any,
+    ) -> None:
         self.hf_lowercase = bool(lowercase)
         self.hf_strip_accents = strip_accents
         self.clean_text = bool(clean_text)
@@ -178,7 +192,7 @@ class HFBertTokenizer(keras_hub.models.BertTokenizer):
             support_detokenization=True,
         )
 
-    def tokenize(self, inputs):
+    def tokenize(self, inputs: str | Sequence[str] | Tensor) -> Tensor | list[Any]:
         self._check_vocabulary()
         if self._use_tf_workflow():
             return self._tokenize_normalized_tf(inputs)
@@ -254,7 +268,7 @@ class HFBertTokenizer(keras_hub.models.BertTokenizer):
             start = end
         return tokens
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

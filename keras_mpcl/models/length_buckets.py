@@ -1,17 +1,26 @@
 """Runs an encoder on a padded batch in chunks of similar length, to skip most padding."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from keras import ops
 
 from keras_mpcl.backend import is_traced_by_jax_jit
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from keras_mpcl.typing import Tensor
+
 
 def length_buckets_under_xla_error(
-    setting="`length_buckets` > 1",
-    fix="Compile the model with `jit_compile=False` (TensorFlow then runs the graph "
+    setting: str = "`length_buckets` > 1",
+    fix: str = "Compile the model with `jit_compile=False` (TensorFlow then runs the graph "
     "without XLA; un-jitted JAX is slow, so prefer TensorFlow or PyTorch), or use "
     "`length_buckets=1`.",
-    error_class=ValueError,
-):
+    error_class: type[Exception] = ValueError,
+) -> Exception:
     """The error refusing length buckets under XLA or `jax.jit`, which need static shapes.
 
     Args:
@@ -35,7 +44,11 @@ def length_buckets_under_xla_error(
     )
 
 
-def call_in_length_buckets(encode_chunk, inputs, buckets):
+def call_in_length_buckets(
+    encode_chunk: Callable[[dict[str, Tensor]], Tensor],
+    inputs: Mapping[str, Tensor],
+    buckets: int,
+) -> Tensor:
     """Encodes `inputs` in `buckets` chunks of rows sorted by length.
 
     A batch padded to its longest sentence spends most of the transformer's

@@ -6,8 +6,17 @@ held-out results) and writes `README.md` from it; `keras-mpcl export`
 rewrites the card for the exported format.
 """
 
+from __future__ import annotations
+
 import json
 import pathlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from keras_mpcl.typing import PathLike
 
 FACTS_FILE = "training_facts.json"
 CARD_FILE = "README.md"
@@ -105,7 +114,9 @@ vectors = model.encode(["Hello world", "Hallo Welt"])
             + st.replace(f'"{name}"', '"my-model"') + "\n")
 
 
-def model_card_text(facts, format="keras-hub", name="."):
+def model_card_text(
+    facts: Mapping[str, Any] | None, format: str = "keras-hub", name: str = "."
+) -> str:
     """The text of `README.md` for a trained encoder described by `facts`.
 
     Args:
@@ -113,7 +124,10 @@ def model_card_text(facts, format="keras-hub", name="."):
             for an encoder with no recorded training.
         format: str. `"keras-hub"` or `"sentence-transformers"`: the
             folder's format, for the metadata and the usage snippet.
-        name: str. How the usage snippet names the folder.
+        name: str. How the usage snippet names the folder. Defaults to `"."`.
+
+    Returns:
+        str. The Markdown text, with its YAML metadata block.
     """
     library = "sentence-transformers" if format == "sentence-transformers" else "keras-mpcl"
     if facts is None:
@@ -189,7 +203,12 @@ against every other (measured by the training run, before and after training):
 {_usage(format, name)}"""
 
 
-def write_model_card(folder, facts, format="keras-hub", name=None):
+def write_model_card(
+    folder: PathLike,
+    facts: Mapping[str, Any] | None,
+    format: str = "keras-hub",
+    name: str | None = None,
+) -> pathlib.Path:
     """Writes `README.md` into `folder`; returns its path."""
     folder = pathlib.Path(folder)
     path = folder / CARD_FILE

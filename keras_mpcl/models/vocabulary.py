@@ -1,9 +1,16 @@
 """Subword vocabularies trained on the user's texts with keras-hub's trainers."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras_hub
 
 from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
 from keras_mpcl.models.hf_bert_tokenizer import normalize_text
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -19,7 +26,9 @@ def _check_texts(texts):
     return texts
 
 
-def train_wordpiece_tokenizer(texts, vocabulary_size, lowercase=False):
+def train_wordpiece_tokenizer(
+    texts: Iterable[str], vocabulary_size: int, lowercase: bool = False
+) -> HFBertTokenizer:
     """Trains a WordPiece vocabulary on `texts` and returns its tokenizer.
 
     The texts are normalised as the tokenizer will normalise them (see
@@ -59,7 +68,9 @@ def train_wordpiece_tokenizer(texts, vocabulary_size, lowercase=False):
     return HFBertTokenizer(vocabulary, lowercase=lowercase)
 
 
-def train_sentencepiece_tokenizer(texts, vocabulary_size, lowercase=False):
+def train_sentencepiece_tokenizer(
+    texts: Iterable[str], vocabulary_size: int, lowercase: bool = False
+) -> keras_hub.models.XLMRobertaTokenizer:
     """Trains a SentencePiece (unigram) model on `texts` for XLM-RoBERTa.
 
     keras-hub's `compute_sentence_piece_proto` numbers the special pieces

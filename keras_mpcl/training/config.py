@@ -5,12 +5,15 @@ The keys, defaults and per-key checks are in `config_sections` and
 the checks across keys, the derived settings and the config files.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import importlib.resources
 import math
 import os
 import pathlib
 import tomllib
+from typing import TYPE_CHECKING
 
 from keras_mpcl.training.config_checks import ConfigError
 from keras_mpcl.training.config_checks import bad_value
@@ -26,6 +29,12 @@ from keras_mpcl.training.config_sections import EvalSection
 from keras_mpcl.training.config_sections import LossSection
 from keras_mpcl.training.config_sections import OptimizerSection
 from keras_mpcl.training.config_sections import TrainSection
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from keras_mpcl.typing import PathLike
 
 DEFAULT_CONFIG = "default.toml"
 
@@ -173,7 +182,7 @@ class TrainingConfig:
 
     # ------------------------------------------------------------ derived
 
-    def effective(self):
+    def effective(self) -> dict[str, Any]:
         """The settings the run uses after `loss.objective` is applied.
 
         Returns:
@@ -201,7 +210,7 @@ class TrainingConfig:
             "changed": changed,
         }
 
-    def warmup_steps(self):
+    def warmup_steps(self) -> int:
         """Warmup length in steps: `optimizer.warmup` as a fraction or a count."""
         warmup = self.optimizer.warmup
         if isinstance(warmup, float):
@@ -211,7 +220,7 @@ class TrainingConfig:
     # ------------------------------------------------------- construction
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls, config: Mapping[str, Any]) -> TrainingConfig:
         """Builds a config from nested dicts, rejecting unknown keys."""
         if not isinstance(config, dict):
             raise ConfigError(
@@ -237,11 +246,11 @@ class TrainingConfig:
         kwargs = {"output_dir": config["output_dir"]} if "output_dir" in config else {}
         return cls(**sections, **kwargs)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The config as nested dicts (what `from_dict` reads back)."""
         return dataclasses.asdict(self)
 
-    def with_overrides(self, overrides):
+    def with_overrides(self, overrides: Iterable[str] | None) -> TrainingConfig:
         """A copy with `key=value` overrides applied (see `parse_override`)."""
         config = self.to_dict()
         for item in overrides or ():
@@ -256,7 +265,7 @@ class TrainingConfig:
         return TrainingConfig.from_dict(config)
 
     @staticmethod
-    def describe():
+    def describe() -> str:
         """Every key with its default and meaning, one per line."""
         lines = ["output_dir = \"runs/keras-mpcl\"  # where the run writes"]
         for name, section_cls in SECTIONS.items():
@@ -270,7 +279,7 @@ class TrainingConfig:
 # ------------------------------------------------------------------ loading
 
 
-def read_config_file(path):
+def read_config_file(path: PathLike) -> dict[str, Any]:
     """Reads a TOML (`.toml`) or YAML (`.yaml` / `.yml`, needs PyYAML) file as a dict."""
     path = pathlib.Path(path)
     if not path.is_file():
@@ -304,13 +313,13 @@ def read_config_file(path):
     )
 
 
-def default_config_path():
+def default_config_path() -> pathlib.Path:
     """Path of the packaged default config (the main job's)."""
     resource = importlib.resources.files("keras_mpcl").joinpath("configs", DEFAULT_CONFIG)
     return pathlib.Path(str(resource))
 
 
-def load_config(path=None, overrides=()):
+def load_config(path: PathLike | None = None, overrides: Iterable[str] = ()) -> TrainingConfig:
     """Loads a `TrainingConfig` from a file (default: the packaged one) plus overrides.
 
     Args:
@@ -359,7 +368,7 @@ def _toml_key(key):
     return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
 
 
-def to_toml(config):
+def to_toml(config: TrainingConfig) -> str:
     """The config as TOML text that `load_config` reads back unchanged."""
     values = config.to_dict()
     lines = [f"output_dir = {_toml_value(values.pop('output_dir'))}"]
@@ -370,7 +379,7 @@ def to_toml(config):
     return "\n".join(lines) + "\n"
 
 
-def write_config(config, path):
+def write_config(config: TrainingConfig, path: PathLike) -> pathlib.Path:
     """Writes `to_toml(config)` to `path`; returns the path."""
     path = pathlib.Path(os.fspath(path))
     path.write_text(to_toml(config), encoding="utf-8")

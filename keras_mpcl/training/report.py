@@ -1,15 +1,26 @@
 """Held-out retrieval before and after training: numbers, a printed table, a PNG."""
 
+from __future__ import annotations
+
 import math
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_mpcl.evaluation import as_encode_fn
 from keras_mpcl.evaluation import multiparallel_retrieval
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
-def held_out_retrieval(encoder, texts, batch_size=64):
+    from keras_mpcl.typing import EncoderLike, PathLike
+
+
+def held_out_retrieval(
+    encoder: EncoderLike, texts: Mapping[str, Sequence[str]], batch_size: int = 64
+) -> dict[str, Any]:
     """Many-to-many retrieval accuracy on held-out translation groups.
 
     `keras_mpcl.evaluation.multiparallel_retrieval` over every language pair.
@@ -47,7 +58,7 @@ def held_out_retrieval(encoder, texts, batch_size=64):
     return multiparallel_retrieval(lookup, texts, languages=list(texts), batch_size=batch_size)
 
 
-def format_comparison(before, after):
+def format_comparison(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     """A text table of per-language accuracy before / after and the change.
 
     Examples:
@@ -68,14 +79,19 @@ def format_comparison(before, after):
     return "\n".join(lines)
 
 
-def plot_comparison(before, after, path, title="Held-out retrieval accuracy"):
+def plot_comparison(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    path: PathLike,
+    title: str = "Held-out retrieval accuracy",
+) -> pathlib.Path:
     """Writes a bar chart of per-language accuracy before vs after to `path`.
 
     Each language's accuracy is the mean over the pairs it is in (as source
     and as target). Needs matplotlib (a dependency); uses the `Agg` backend.
 
     Returns:
-        The path written.
+        The `pathlib.Path` written.
     """
     import matplotlib
 

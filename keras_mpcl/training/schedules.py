@@ -1,9 +1,18 @@
 """`WarmupLinearDecay`: linear warmup to a peak learning rate, then linear decay."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras
 from keras import ops
 
 from keras_mpcl.validation import check_int
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from keras_mpcl.typing import Tensor
 
 
 @keras.saving.register_keras_serializable(package="keras_mpcl")
@@ -34,7 +43,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     >>> optimizer = keras.optimizers.AdamW(learning_rate=schedule)
     """
 
-    def __init__(self, peak, total_steps, warmup_steps=0, end=0.0):
+    def __init__(
+        self, peak: float, total_steps: int, warmup_steps: int = 0, end: float = 0.0
+    ) -> None:
         for name, value, minimum in (("total_steps", total_steps, 1), ("warmup_steps", warmup_steps, 0)):
             check_int(name, value, minimum, f"an int >= {minimum}")
         if warmup_steps >= total_steps:
@@ -52,7 +63,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_steps = int(warmup_steps)
         self.end = float(end)
 
-    def __call__(self, step):
+    def __call__(self, step: int | Tensor) -> Tensor:
         step = ops.cast(step, "float32")
         warmup = float(max(self.warmup_steps, 1))
         rising = self.peak * (step + 1.0) / warmup
@@ -64,7 +75,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             return falling
         return ops.where(step < float(self.warmup_steps), rising, falling)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "peak": self.peak,
             "total_steps": self.total_steps,

