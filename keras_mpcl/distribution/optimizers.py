@@ -33,7 +33,9 @@ class SparseSafeAdamW(keras.optimizers.AdamW):
     1.0
     """
 
-    def apply(self, grads, trainable_variables=None):
+    def apply(
+        self, grads: list[Any], trainable_variables: list[keras.Variable] | None = None
+    ) -> Any:
         if keras.backend.backend() == "tensorflow":
             grads = [_dense(g) for g in grads]
         return super().apply(grads, trainable_variables)

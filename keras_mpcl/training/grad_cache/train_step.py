@@ -112,7 +112,7 @@ def cached_training(encoder: ModelT, mini_batch_size: int = 32) -> ModelT:
     return encoder
 
 
-def cached_mini_batch_size(model):
+def cached_mini_batch_size(model: keras.Model) -> int | None:
     """The `mini_batch_size` `cached_training` gave `model`, or None if it trains uncached.
 
     Examples:
