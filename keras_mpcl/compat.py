@@ -37,6 +37,7 @@ _KERAS_PRIVATE = (
     (keras.layers.Layer, "_flatten_layers", "every nested layer, to pin dropout seeds (remat)"),
     (keras.random.SeedGenerator, "_initial_seed", "torch dropout without a seed (remat)"),
     (keras.callbacks.Callback, "_model", "a callback's model without JAX's state sync"),
+    (keras.Model, "_loss_tracker", "the `loss` a custom (GradCache) train step logs"),
 )
 
 
@@ -93,6 +94,20 @@ def track_torch_variables(model):
     model._track_variables()
 
 
+def track_loss(model, loss, sample_weight):
+    """Adds a step's loss to the running `loss` that `fit` logs, as Keras' own train steps do.
+
+    A custom train step (GradCache) has no public way to feed the tracker
+    behind `logs["loss"]`.
+    """
+    model._loss_tracker.update_state(loss, sample_weight=sample_weight)
+
+
+def update_metrics_variables(model, metrics_variables, loss, x, y, y_pred, sample_weight):
+    """`(logs, metrics_variables)` of a stateless JAX train step, as `JAXTrainer` computes them."""
+    return model._update_metrics_variables(metrics_variables, loss, x, y, y_pred, sample_weight)
+
+
 def fit_preprocessed(model, dataset, **kwargs):
     """Keras' own `Model.fit` on a keras-hub task whose batches are already preprocessed.
 
@@ -119,6 +134,8 @@ def check_private_apis():
     for cls, attribute, why in _KERAS_PRIVATE:
         if not hasattr(cls, attribute) and attribute not in _instance_attributes(cls):
             missing.append(f"{cls.__module__}.{cls.__name__}.{attribute} ({why})")
+    if keras.backend.backend() == "jax" and not hasattr(keras.Model, "_update_metrics_variables"):
+        missing.append("keras JAX trainer `_update_metrics_variables` (GradCache's JAX step)")
     if keras.backend.backend() == "tensorflow":
         from keras.optimizers import Adam
 
@@ -130,11 +147,13 @@ def check_private_apis():
 
 
 def _instance_attributes(cls):
-    # `_model` and `_initial_seed` are set in `__init__`: look at a fresh instance.
+    # `_model`, `_initial_seed` and `_loss_tracker` are set in `__init__`: look at a fresh instance.
     if cls is keras.callbacks.Callback:
         return vars(cls())
     if cls is keras.random.SeedGenerator:
         return vars(cls(seed=1))
+    if cls is keras.Model:
+        return vars(cls())
     return {}
 
 

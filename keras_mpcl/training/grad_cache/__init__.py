@@ -4,7 +4,9 @@
 `tensorflow`, `jax` and `torch` each hold one backend's train step.
 """
 
-from keras_mpcl.training.grad_cache.train_step import cached_mini_batch_size
-from keras_mpcl.training.grad_cache.train_step import cached_training
+from keras_mpcl.training.grad_cache.train_step import (
+    cached_mini_batch_size,
+    cached_training,
+)
 
 __all__ = ["cached_mini_batch_size", "cached_training"]

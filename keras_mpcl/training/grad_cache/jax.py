@@ -4,13 +4,14 @@ import jax
 import jax.numpy as jnp
 import keras
 
+from keras_mpcl import compat
 from keras_mpcl.training.grad_cache import mini_batches
 
 
 def train_step(model, mini_batch_size, state, data):
     """One optimizer step over a batch encoded `mini_batch_size` rows at a time.
 
-    Mirrors `keras.src.backend.jax.trainer.JAXTrainer.train_step` (stateless
+    Mirrors Keras' own JAX train step (stateless
     loss, loss scaling, `stateless_apply`, metrics), with the forward and
     backward passes of the encoder split into mini-batches. Each pass is one
     `jax.lax.scan`, so `jax.jit` compiles the encoder once whatever the
@@ -110,7 +111,7 @@ def train_step(model, mini_batch_size, state, data):
     trainable, optimizer_variables = model.optimizer.stateless_apply(
         optimizer_variables, gradients, trainable
     )
-    logs, metrics_variables = model._update_metrics_variables(
-        metrics_variables, loss, x, y, embeddings, sample_weight
+    logs, metrics_variables = compat.update_metrics_variables(
+        model, metrics_variables, loss, x, y, embeddings, sample_weight
     )
     return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)

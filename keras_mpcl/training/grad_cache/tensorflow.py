@@ -5,6 +5,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from keras_mpcl import compat
 from keras_mpcl.distribution.collectives import num_replicas_in_sync
 from keras_mpcl.training.grad_cache import mini_batches
 
@@ -27,7 +28,7 @@ def _restore_seeds(seeds, values):
 def train_step(model, mini_batch_size, data):
     """One optimizer step over a batch encoded `mini_batch_size` rows at a time.
 
-    Mirrors `keras.src.backend.tensorflow.trainer.TensorFlowTrainer.train_step`
+    Mirrors Keras' own TensorFlow train step
     (loss tracking, loss scaling, `apply_gradients`), with the forward and
     backward passes of the encoder split into mini-batches. The loops run with
     `parallel_iterations=1`: one mini-batch is alive at a time, and each
@@ -72,9 +73,7 @@ def train_step(model, mini_batch_size, data):
         loss = model.compute_loss(
             x=x, y=y, y_pred=embeddings, sample_weight=sample_weight, training=True
         )
-        model._loss_tracker.update_state(
-            loss * num_replicas_in_sync(), sample_weight=num_rows
-        )
+        compat.track_loss(model, loss * num_replicas_in_sync(), num_rows)
         scaled_loss = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
     embedding_gradients = tape.gradient(scaled_loss, embeddings)
     embedding_gradients = tf.reshape(

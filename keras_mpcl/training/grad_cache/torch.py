@@ -6,6 +6,7 @@ import warnings
 import keras
 import torch
 
+from keras_mpcl import compat
 from keras_mpcl.distribution.collectives import torch_world
 from keras_mpcl.training.grad_cache import mini_batches
 
@@ -133,7 +134,7 @@ def train_step(model, mini_batch_size, data):
     variables = model.trainable_weights[:]
     model.zero_grad()
     loss, embeddings = cached_backward(model, mini_batch_size, x, y, sample_weight)
-    model._loss_tracker.update_state(loss, sample_weight=mini_batches.batch_size(x))
+    compat.track_loss(model, loss, mini_batches.batch_size(x))
     if not variables:
         warnings.warn("The model does not have any trainable weights.")
     else:
