@@ -62,41 +62,34 @@ def test_rejects_batch_not_divisible_by_group_size(recipe):
 
 @pytest.mark.shared_data
 @pytest.mark.one_backend
-def test_tiny_end_to_end_and_resume(recipe, shared_data, tmp_path):
-    argv = ["--data-dir", str(shared_data), "--output", str(tmp_path),
-            "--arms", "cl", "supcon", "--seeds", "0", *TINY_RUN]
-    summary = recipe.main(argv)
+def test_tiny_end_to_end_resume_and_a_fresh_encoder_per_run(recipe, shared_data, tmp_path):
+    def run(arms, folder):
+        argv = ["--data-dir", str(shared_data), "--output", str(tmp_path / folder),
+                "--arms", *arms, "--seeds", "0", *TINY_RUN]
+        return argv, recipe.main(argv)
+
+    argv, summary = run(["supcon", "cl"], "both")
     assert sorted(summary) == ["cl", "supcon-g3"]
-    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
-    assert len(runs) == 2
-    for run in runs:
-        assert len(run["losses"]) == 2 and all(np.isfinite(run["losses"]))
+    lines = (tmp_path / "both" / "runs.jsonl").read_text().splitlines()
+    runs = {r["arm"]: r for r in map(json.loads, lines)}
+    assert len(lines) == 2 and sorted(runs) == ["cl", "supcon-g3"]
+    for run_result in runs.values():
+        assert len(run_result["losses"]) == 2 and all(np.isfinite(run_result["losses"]))
         for key, _ in recipe.METRICS:
-            value = run["metrics"][key]
+            value = run_result["metrics"][key]
             assert -1.0 <= value <= 1.0, (key, value)
-    assert "dev_ntrex" in runs[1]["metrics"]  # supcon runs are scored on the dev slice
+    assert "dev_ntrex" in runs["supcon-g3"]["metrics"]  # supcon runs are scored on the dev slice
     for name in ("results.md", "results.json", "results.csv", "results.png", "loss.png"):
-        assert (tmp_path / name).stat().st_size > 0
+        assert (tmp_path / "both" / name).stat().st_size > 0
     recipe.main(argv)  # a second call resumes: nothing is trained again
-    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
+    assert len((tmp_path / "both" / "runs.jsonl").read_text().splitlines()) == 2
 
-
-@pytest.mark.shared_data
-@pytest.mark.one_backend
-def test_each_run_trains_a_fresh_encoder_whatever_ran_before(recipe, shared_data, tmp_path):
     # Issue #12: one compiled model per loss was reused across runs, so a run's
     # dropout masks (and numbers) depended on the runs before it in the process.
-    def run(arms, seeds, folder):
-        recipe.main(["--data-dir", str(shared_data), "--output", str(tmp_path / folder),
-                     "--arms", *arms, "--seeds", *seeds, *TINY_RUN])
-        lines = (tmp_path / folder / "runs.jsonl").read_text().splitlines()
-        return {(r["arm"], r["seed"]): r for r in map(json.loads, lines)}
-
-    alone = run(["cl"], ["1"], "alone")
-    after_others = run(["supcon", "cl"], ["0", "1"], "after_others")
-    got, want = after_others[("cl", 1)], alone[("cl", 1)]
-    assert got["losses"] == want["losses"]
-    assert got["metrics"] == want["metrics"]
+    run(["cl"], "alone")
+    alone = json.loads((tmp_path / "alone" / "runs.jsonl").read_text().splitlines()[0])
+    assert runs["cl"]["losses"] == alone["losses"]
+    assert runs["cl"]["metrics"] == alone["metrics"]
 
 
 @pytest.mark.shared_data
