@@ -82,10 +82,8 @@ class AllReducedClippingAdamW(SparseSafeAdamW):
         import tensorflow as tf
 
         pairs = list(super()._all_reduce_sum_gradients(grads_and_vars))
+        # Dense already: `SparseSafeAdamW.apply` densified them before the all-reduce.
         clipped, _ = tf.clip_by_global_norm([g for g, _ in pairs], self.all_reduced_clipnorm)
-        # Dense, as Keras' own clipping leaves them: Adam's update of a sparse
-        # (embedding) gradient would differ from the single-device one.
-        clipped = [None if g is None else tf.convert_to_tensor(g) for g in clipped]
         return list(zip(clipped, [v for _, v in pairs]))
 
     def get_config(self) -> dict[str, Any]:

@@ -520,19 +520,21 @@ def train(
 
 def _check_cached_training(config, encoder):
     """Refuses `train.mini_batch_size` where the cached steps cannot run, before any step."""
+    from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
+    from keras_mpcl.models.remat import remat_under_torch_compile_error
+
     backend = keras.backend.backend()
+    cached = f"`train.mini_batch_size` = {config.train.mini_batch_size}"
     if backend == "torch" and encoder.jit_compile:
-        raise ConfigError(
-            f"`train.mini_batch_size` = {config.train.mini_batch_size} replays torch's "
-            "random state between its two encodings, which torch.compile does not. "
-            "Fix it with `--set train.jit_compile=auto`."
+        raise remat_under_torch_compile_error(
+            cached, "Fix it with `--set train.jit_compile=auto`.", ConfigError
         )
     if backend == "jax" and config.train.length_buckets > 1:
-        raise ConfigError(
-            f"`train.mini_batch_size` = {config.train.mini_batch_size} loops over "
-            "mini-batches inside `jax.jit`, which needs one shape for every mini-batch, "
-            f"so `train.length_buckets` = {config.train.length_buckets} cannot apply. "
-            "Fix it with `--set train.length_buckets=1`."
+        # The JAX cached step's mini-batch loop is a `jax.lax.scan`: traced.
+        raise length_buckets_under_xla_error(
+            f"`train.length_buckets` = {config.train.length_buckets} with {cached} on JAX",
+            "Fix it with `--set train.length_buckets=1`.",
+            ConfigError,
         )
 
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import keras
 
 from keras_mpcl import compat
+from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
 from keras_mpcl.training.grad_cache import mini_batches
 
 
@@ -28,11 +29,10 @@ def train_step(model, mini_batch_size, state, data):
         `(logs, state)`, as Keras' step returns them.
     """
     if getattr(model, "length_buckets", 1) > 1:
-        raise ValueError(
-            "`length_buckets` > 1 trims each chunk of rows to its longest row, a "
-            "shape known only at run time, but the JAX cached step traces its "
-            "mini-batch loop (`jax.lax.scan`). Set `length_buckets = 1`, or train "
-            "on TensorFlow (without XLA) or PyTorch."
+        # The mini-batch loop is a `jax.lax.scan`: traced, even without `jax.jit`.
+        raise length_buckets_under_xla_error(
+            "`length_buckets` > 1 under `cached_training` on JAX",
+            "Set `length_buckets = 1`, or train on TensorFlow (without XLA) or PyTorch.",
         )
     trainable, non_trainable, optimizer_variables, metrics_variables = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

@@ -8,6 +8,7 @@ import torch
 
 from keras_mpcl import compat
 from keras_mpcl.distribution.collectives import torch_world
+from keras_mpcl.models.remat import remat_under_torch_compile_error
 from keras_mpcl.training.grad_cache import mini_batches
 
 
@@ -35,11 +36,7 @@ class _RandomState:
 
 def _refuse_unsupported(model):
     if model.jit_compile:
-        raise ValueError(
-            "`cached_training` on the torch backend needs eager execution: it "
-            "records and restores torch's random state between its passes, which "
-            "torch.compile does not replay. Compile the model with `jit_compile=False`."
-        )
+        raise remat_under_torch_compile_error("`cached_training`")
     world, _ = torch_world()
     if world > 1:
         raise ValueError(
