@@ -22,7 +22,7 @@ def _logsumexp(values):
 
 
 def reference_losses(
-    ids, embeddings, temperature=0.05, variant="supcon", anchors="all", margin=0.0,
+    ids, embeddings, temperature=0.05, variant="supcon", anchors="bidirectional", margin=0.0,
     normalize=True,
 ):
     """Loop-by-loop NumPy transcription of the formulas in the loss docstring."""
@@ -89,9 +89,14 @@ class TestHardCodedFixtures:
         expected = math.log(math.e + 2) - 1
         for variant in ("supcon", "independent", "pooled"):
             losses = multi_positive_contrastive_loss(
-                ids, embeddings, temperature=1.0, variant=variant
+                ids, embeddings, temperature=1.0, variant=variant, anchors="all"
             )
             np.testing.assert_allclose(_numpy(losses), [expected] * 4, rtol=1e-6)
+        # The default, "bidirectional": rows 0 and 2 (first of their group) see
+        # rows 1 and 3, rows 1 and 3 see rows 0 and 2: one negative each.
+        losses = multi_positive_contrastive_loss(ids, embeddings, temperature=1.0)
+        np.testing.assert_allclose(
+            _numpy(losses), [math.log(math.e + 1) - 1] * 4, rtol=1e-6)
 
     def test_group_of_three_by_hand(self):
         # Anchor 0: positives 1, 2 (cos 1 and 0.6), negative 3 (cos 0).
@@ -109,7 +114,7 @@ class TestHardCodedFixtures:
             ("supcon", supcon), ("pooled", pooled), ("independent", independent)
         ):
             losses = multi_positive_contrastive_loss(
-                ids, embeddings, temperature=1.0, variant=variant
+                ids, embeddings, temperature=1.0, variant=variant, anchors="all"
             )
             np.testing.assert_allclose(_numpy(losses)[0], expected, rtol=1e-6)
         # Anchor 3 has no positive: zero and excluded from the mean.
@@ -194,15 +199,17 @@ def test_bidirectional_pairs_are_symmetric_infonce():
 
 
 def test_permutation_invariance():
+    """With every row an anchor, row order does not matter (it picks the first rows otherwise)."""
     ids, embeddings = _random_batch(4, [2, 3, 4, 3], padding=2)
-    loss_fn = MultiPositiveContrastiveLoss(temperature=0.1)
+    loss_fn = MultiPositiveContrastiveLoss(temperature=0.1, anchors="all")
     order = np.random.default_rng(5).permutation(len(ids))
     np.testing.assert_allclose(
         _numpy(loss_fn(ids, embeddings)), _numpy(loss_fn(ids[order], embeddings[order])),
         rtol=1e-5,
     )
-    per_anchor = _numpy(multi_positive_contrastive_loss(ids, embeddings))
-    permuted = _numpy(multi_positive_contrastive_loss(ids[order], embeddings[order]))
+    per_anchor = _numpy(multi_positive_contrastive_loss(ids, embeddings, anchors="all"))
+    permuted = _numpy(
+        multi_positive_contrastive_loss(ids[order], embeddings[order], anchors="all"))
     np.testing.assert_allclose(per_anchor[order], permuted, rtol=1e-5, atol=1e-6)
 
 

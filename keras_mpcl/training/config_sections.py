@@ -71,8 +71,8 @@ class LossSection:
                             "cl_symmetric: the same pairs both ways, anchors='bidirectional'")
     temperature: float = _field(0.05, check.number(0.0, open_min=True), "softmax temperature")
     variant: str = _field("supcon", check.one_of(("supcon", "independent", "pooled")), "MPCL variant")
-    anchors: str = _field("all", check.one_of(("all", "first", "bidirectional")),
-                          "which rows are anchors (MultiPositiveContrastiveLoss)")
+    anchors: str = _field("bidirectional", check.one_of(("all", "first", "bidirectional")),
+                          "which rows are anchors (MultiPositiveContrastiveLoss; all: the paper's)")
     margin: float = _field(0.0, check.number(0.0), "additive margin on positives")
     gather_across_replicas: typing.Any = _field(
         "auto", check.auto_or_bool, "share negatives across replicas: auto, true or false")

@@ -89,7 +89,7 @@ def test_baseline_flag_gives_anchored_pairs():
 
 def test_anchor_language_applies_to_mpcl_too():
     mpcl = load_config().effective()
-    assert (mpcl["anchors"], mpcl["anchor"], mpcl["group_size"]) == ("all", "en", 4)
+    assert (mpcl["anchors"], mpcl["anchor"], mpcl["group_size"]) == ("bidirectional", "en", 4)
     random_groups = load_config(overrides=['data.anchor_language=""']).effective()
     assert random_groups["anchor"] is None
     with pytest.raises(ConfigError, match="`data.anchor_language` should name it"):
