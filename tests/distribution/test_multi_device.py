@@ -36,7 +36,10 @@ _GLOO_ABORT = "terminate called without an active exception"
 def _run(command, backend, timeout=900):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=str(REPO_ROOT))
-    env.pop("XLA_FLAGS", None)
+    # The children set their own device count; keep the suite's other XLA flags.
+    env["XLA_FLAGS"] = " ".join(
+        flag for flag in os.environ.get("XLA_FLAGS", "").split()
+        if not flag.startswith("--xla_force_host_platform_device_count"))
     for attempt in range(2):
         # A whole training run in a child process: 300 s was too little beside two
         # other suites and a training job on two cores (the JAX run timed out once).
