@@ -67,6 +67,7 @@ def _has_tensorboard():
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    # Also: a backup of another config or of another backend is refused.
     # Dropout is on (0.1): its random state must continue across the restart too.
     reference = train(tiny_config(tmp_path / "a"))
     interrupted = tiny_config(tmp_path / "b")
@@ -76,25 +77,21 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     assert (backup / "training_metadata.json").is_file()
     with pytest.raises(ConfigError, match="holds an interrupted run with a different config"):
         train(interrupted.with_overrides(["optimizer.learning_rate=0.1"]))
+    # A backup written under another backend is refused with the fix.
+    backend_file = backup / "backend.txt"
+    assert backend_file.read_text() == keras.backend.backend()
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    backend_file.write_text(other)
+    with pytest.raises(ConfigError, match=f"interrupted under the {other} backend.*"
+                                          f"KERAS_BACKEND={other}"):
+        train(interrupted)
+    backend_file.write_text(keras.backend.backend())
     keras.utils.clear_session()
     resumed = train(interrupted)
     assert resumed.resumed_from_step == 2
     assert len(resumed.history["loss"]) == 2  # epochs 2 and 3 of 3
     for got, want in zip(resumed.encoder.get_weights(), reference.encoder.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-
-
-def test_backup_of_another_backend_is_refused(tmp_path):
-    config = tiny_config(tmp_path)
-    with pytest.raises(RuntimeError, match="simulated interruption"):
-        train(config, callbacks=[Interrupt(at_step=3)])
-    backend_file = tmp_path / "run" / "backup" / "backend.txt"
-    assert backend_file.read_text() == keras.backend.backend()
-    other = "jax" if keras.backend.backend() != "jax" else "torch"
-    backend_file.write_text(other)
-    with pytest.raises(ConfigError, match=f"interrupted under the {other} backend.*"
-                                          f"KERAS_BACKEND={other}"):
-        train(config)
 
 
 def test_encoder_is_saved_before_the_final_evaluation(tmp_path, monkeypatch):
