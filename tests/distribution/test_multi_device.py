@@ -84,34 +84,8 @@ def test_torch_ddp_gloo_matches_global_batch():
     }, checks
 
 
-@_only_on("torch")
-def test_train_under_torchrun_runs_its_callbacks_and_equals_one_process(tmp_path):
-    # Issue #12: `train` refused DDP, and the torchrun recipe ran no callbacks.
-    checks = _run(_torchrun("torch_train_check.py", str(tmp_path)), "torch")
-    assert {name: len(lines) for name, lines in checks.items()} == {
-        "ddp_callbacks": 2, "ddp_stop": 2, "ddp_resume": 2, "ddp_cached": 2,
-        "ddp_equals_one_process": 1,
-    }, checks
-
-
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_multi_device_training_equals_single_device_training(backend, tmp_path):
-    # Issue #11: TensorFlow replicas used to read their own consecutive batches.
-    if keras.backend.backend() != backend:
-        pytest.skip(f"runs in the {backend} run of the suite")
-    checks = _run([sys.executable, str(HERE / "train_equality_check.py"), str(tmp_path)], backend)
-    assert set(checks) == {"train_equal", "no_repeats"}, checks
-
-
-@pytest.mark.slow
-def test_recipe_trains_a_tiny_bert_on_strings_on_two_devices(tmp_path):
-    """End to end: the multi-device recipe on its `TrainingConfig`, a tiny random BERT.
-
-    Every backend goes through `keras_mpcl.training.train`: TensorFlow and
-    JAX on two simulated CPU devices, PyTorch in torchrun's two processes.
-    """
-    backend = keras.backend.backend()
-    script = str(REPO_ROOT / "recipes" / "distributed" / "train_distributed.py")
+def _recipe_arguments(backend, output):
+    """`train_distributed.py` arguments: the multi-device recipe on a tiny random BERT."""
     tiny = [
         "encoder.source=random", "encoder.max_length=16",
         "encoder.random.vocabulary_size=300", "encoder.random.num_layers=1",
@@ -126,19 +100,76 @@ def test_recipe_trains_a_tiny_bert_on_strings_on_two_devices(tmp_path):
         tiny.append("train.simulate_cpu_devices=2")
     arguments = [
         "--config", str(REPO_ROOT / "recipes" / "configs" / f"sample_multi_gpu_{backend}.toml"),
-        "--output", str(tmp_path),
+        "--output", str(output),
     ]
     for item in tiny:
         arguments += ["--set", item]
+    return arguments
+
+
+@pytest.fixture(scope="module")
+def train_runs(tmp_path_factory):
+    """`train` on two devices against one, then the multi-device recipe: one child process.
+
+    TensorFlow and JAX: `train_equality_check.py` on two simulated CPU
+    devices; PyTorch: `torch_train_check.py` in torchrun's two processes.
+    TensorFlow runs the recipe in a second process. Returns the checks that
+    held and the recipe's output folder.
+    """
+    backend = keras.backend.backend()
+    out = tmp_path_factory.mktemp("train_runs")
+    recipe = ["--recipe", *_recipe_arguments(backend, out / "recipe")]
+    if backend == "tensorflow":
+        # A second MirroredStrategy run in one process fails: its collective ops
+        # reuse the first run's instance keys ("Shape mismatch in the collective
+        # instance"), so the recipe gets a process of its own.
+        checks = _run([sys.executable, str(HERE / "train_equality_check.py"), str(out / "checks")],
+                      backend)
+        checks.update(_run([sys.executable, str(REPO_ROOT / "recipes" / "distributed" /
+                                            "train_distributed.py"), *recipe[1:]], backend))
+        checks["recipe"] = []
+        return checks, out / "recipe"
     if backend == "torch":
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc_per_node=2", script] + arguments
+        command = _torchrun("torch_train_check.py", str(out / "checks"), *recipe)
     else:
-        command = [sys.executable, script] + arguments
-    _run(command, backend)
+        command = [sys.executable, str(HERE / "train_equality_check.py"), str(out / "checks"),
+                   *recipe]
+    return _run(command, backend), out / "recipe"
+
+
+@_only_on("torch")
+def test_train_under_torchrun_runs_its_callbacks_and_equals_one_process(train_runs):
+    # Issue #12: `train` refused DDP, and the torchrun recipe ran no callbacks.
+    checks, _ = train_runs
+    assert {name: len(lines) for name, lines in checks.items()} == {
+        "ddp_callbacks": 2, "ddp_stop": 2, "ddp_resume": 2, "ddp_cached": 2,
+        "ddp_equals_one_process": 1, "recipe": 2,
+    }, checks
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_multi_device_training_equals_single_device_training(backend, request):
+    # Issue #11: TensorFlow replicas used to read their own consecutive batches.
+    if keras.backend.backend() != backend:
+        pytest.skip(f"runs in the {backend} run of the suite")
+    checks, _ = request.getfixturevalue("train_runs")
+    assert set(checks) == {"train_equal", "no_repeats", "recipe"}, checks
+
+
+@pytest.mark.slow
+def test_recipe_trains_a_tiny_bert_on_strings_on_two_devices(train_runs):
+    """End to end: the multi-device recipe on its `TrainingConfig`, a tiny random BERT.
+
+    Every backend goes through `keras_mpcl.training.train`: TensorFlow and
+    JAX on two simulated CPU devices, PyTorch in torchrun's two processes
+    (run by the `train_runs` child, after its checks).
+    """
     import json
 
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    backend = keras.backend.backend()
+    checks, output = train_runs
+    assert "recipe" in checks, checks
+    metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["backend"] == backend
     assert metrics["replicas"] == 2 and metrics["global_batch_sentences"] == 16
     assert metrics["strategy"] == {"tensorflow": "mirrored", "jax": "data_parallel",
@@ -146,5 +177,5 @@ def test_recipe_trains_a_tiny_bert_on_strings_on_two_devices(tmp_path):
     # One loss per step (Keras epochs of one step; `ddp_fit` logs every step).
     assert len(metrics["loss"]) == 2 and all(0 < loss < 10 for loss in metrics["loss"]), metrics
     assert metrics["sentences_per_second"] > 0
-    assert (tmp_path / "encoder" / "config.json").is_file()
-    assert (tmp_path / "config.toml").is_file()
+    assert (output / "encoder" / "config.json").is_file()
+    assert (output / "config.toml").is_file()

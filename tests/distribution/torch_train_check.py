@@ -14,6 +14,7 @@ import sys
 os.environ["KERAS_BACKEND"] = "torch"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -128,4 +129,13 @@ if RANK == 0:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     report("ddp_equals_one_process", ddp=ddp.history["loss"], cached=cached.history["loss"],
            single=single.history["loss"])
+
+# The multi-device recipe on the same devices, when asked (`--recipe ARGS`): one
+# process start instead of two in the suite.
+if "--recipe" in sys.argv:
+    sys.path.insert(0, os.path.join(REPO, "recipes", "distributed"))
+    from train_distributed import main as recipe_main  # noqa: E402
+
+    recipe_main(sys.argv[sys.argv.index("--recipe") + 1:])
+    print(f"CHECK recipe rank={RANK}", flush=True)
 print("OK")

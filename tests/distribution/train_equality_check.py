@@ -9,6 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
@@ -59,3 +60,13 @@ for step, batch in zip(range(12), dataset):
     assert len(firsts) == len(set(firsts)), (step, ids)  # one contiguous block per group
     assert len(set(texts[real].tolist())) == real.sum(), (step, texts)
 print("CHECK no_repeats 12 steps", flush=True)
+
+
+# The multi-device recipe on the same devices, when asked (`--recipe ARGS`): one
+# process start instead of two in the suite.
+if "--recipe" in sys.argv:
+    sys.path.insert(0, os.path.join(REPO, "recipes", "distributed"))
+    from train_distributed import main as recipe_main  # noqa: E402
+
+    recipe_main(sys.argv[sys.argv.index("--recipe") + 1:])
+    print("CHECK recipe", flush=True)
