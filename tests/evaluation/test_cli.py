@@ -81,12 +81,12 @@ def test_evaluate_agrees_with_sentence_transformers(shared_data, tmp_path):
 
     folder = offline_minilm_path()
     task = {"ntrex": shared_data / "ntrex128"}
-    languages = ["eng", "fra", "deu", "rus"]
+    languages = ["eng", "fra", "rus"]
     ours = evaluate_tasks(load_encoder(folder), task, languages=languages,
-                          ntrex_lines=(1800, 1900))["ntrex"]
+                          ntrex_lines=(1800, 1860))["ntrex"]
     model = SentenceTransformer(folder, device="cpu")
     theirs = evaluate_tasks(lambda texts: model.encode(list(texts), batch_size=32), task,
-                            languages=languages, ntrex_lines=(1800, 1900))["ntrex"]
+                            languages=languages, ntrex_lines=(1800, 1860))["ntrex"]
     assert set(ours["per_language"]) == set(languages)
     for language in languages:
         assert abs(ours["per_language"][language] - theirs["per_language"][language]) <= 0.5
