@@ -119,22 +119,18 @@ def train_runs(tmp_path_factory):
     backend = keras.backend.backend()
     out = tmp_path_factory.mktemp("train_runs")
     recipe = ["--recipe", *_recipe_arguments(backend, out / "recipe")]
-    if backend == "tensorflow":
-        # A second MirroredStrategy run in one process fails: its collective ops
-        # reuse the first run's instance keys ("Shape mismatch in the collective
-        # instance"), so the recipe gets a process of its own.
-        checks = _run([sys.executable, str(HERE / "train_equality_check.py"), str(out / "checks")],
-                      backend)
-        checks.update(_run([sys.executable, str(REPO_ROOT / "recipes" / "distributed" /
-                                            "train_distributed.py"), *recipe[1:]], backend))
-        checks["recipe"] = []
-        return checks, out / "recipe"
     if backend == "torch":
-        command = _torchrun("torch_train_check.py", str(out / "checks"), *recipe)
-    else:
-        command = [sys.executable, str(HERE / "train_equality_check.py"), str(out / "checks"),
-                   *recipe]
-    return _run(command, backend), out / "recipe"
+        return _run(_torchrun("torch_train_check.py", str(out / "checks"), *recipe),
+                    backend), out / "recipe"
+    equality = [sys.executable, str(HERE / "train_equality_check.py"), str(out / "checks")]
+    if backend == "jax":
+        return _run(equality + recipe, backend), out / "recipe"
+    # TensorFlow: a second MirroredStrategy run in one process fails (its collective
+    # ops reuse the first run's instance keys: "Shape mismatch in the collective
+    # instance"), so the recipe gets a process of its own.
+    checks = _run(equality, backend)
+    checks.update(_run([sys.executable, str(HERE / "recipe_check.py"), *recipe], backend))
+    return checks, out / "recipe"
 
 
 @_only_on("torch")

@@ -14,13 +14,13 @@ import sys
 os.environ["KERAS_BACKEND"] = "torch"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from keras_mpcl.training import train  # noqa: E402
+from distribution.recipe_check import run_recipe_if_asked  # noqa: E402
 from training.tiny import tiny_config  # noqa: E402
 
 torch.set_num_threads(1)
@@ -130,12 +130,5 @@ if RANK == 0:
     report("ddp_equals_one_process", ddp=ddp.history["loss"], cached=cached.history["loss"],
            single=single.history["loss"])
 
-# The multi-device recipe on the same devices, when asked (`--recipe ARGS`): one
-# process start instead of two in the suite.
-if "--recipe" in sys.argv:
-    sys.path.insert(0, os.path.join(REPO, "recipes", "distributed"))
-    from train_distributed import main as recipe_main  # noqa: E402
-
-    recipe_main(sys.argv[sys.argv.index("--recipe") + 1:])
-    print(f"CHECK recipe rank={RANK}", flush=True)
+run_recipe_if_asked(sys.argv, f" rank={RANK}")  # in the same two processes
 print("OK")

@@ -9,13 +9,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
 from keras_mpcl import distribution  # noqa: E402
 from keras_mpcl.training import train  # noqa: E402
 from keras_mpcl.training import data as run_data_lib  # noqa: E402
+from distribution.recipe_check import run_recipe_if_asked  # noqa: E402
 from training.tiny import tiny_config  # noqa: E402
 
 OUT = sys.argv[1]
@@ -62,12 +62,4 @@ for step, batch in zip(range(12), dataset):
     assert len(set(texts[real].tolist())) == real.sum(), (step, texts)
 print("CHECK no_repeats 12 steps", flush=True)
 
-
-# The multi-device recipe on the same devices, when asked (`--recipe ARGS`): one
-# process start instead of two in the suite.
-if "--recipe" in sys.argv:
-    sys.path.insert(0, os.path.join(REPO, "recipes", "distributed"))
-    from train_distributed import main as recipe_main  # noqa: E402
-
-    recipe_main(sys.argv[sys.argv.index("--recipe") + 1:])
-    print("CHECK recipe", flush=True)
+run_recipe_if_asked(sys.argv)  # on the same two devices
