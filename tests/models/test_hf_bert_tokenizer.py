@@ -9,6 +9,9 @@ from keras_mpcl.models import normalize_text
 from tests.models.hf_checkpoints import MULTILINGUAL_TEXTS
 from tests.models.hf_checkpoints import _vocabulary
 
+# Token ids come from tf.data and Python string code that no Keras backend touches.
+pytestmark = pytest.mark.backend_independent
+
 EXTRA_TEXTS = [
     "ΟΔΟΣ Σ ς İstanbul ẞ ﬁne ²³ ＡＢＣ",
     "tab\tnew\nline\x07bell\ufffdreplacement\u3000ideographic",
