@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.resources
 import json
 import pathlib
@@ -16,9 +15,9 @@ from keras_mpcl.data.base import BaseTranslationGroups
 from keras_mpcl.data.base import check_known_languages
 from keras_mpcl.data.collisions import check_collisions
 from keras_mpcl.data.collisions import resolve_collisions
+from keras_mpcl.data.splits import split_rows
 from keras_mpcl.data.streaming import StreamingTranslationGroups
 from keras_mpcl.data.summary import CorpusSummary
-from keras_mpcl.validation import is_int
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -543,41 +542,8 @@ class TranslationGroups(BaseTranslationGroups):
         Returns:
             A dict from split name to `TranslationGroups`, in the given order.
         """
-        if not isinstance(fractions, dict) or not fractions:
-            raise TypeError(
-                "`fractions` should be a non-empty dict {name: fraction or count}. "
-                f"Received: {fractions!r}"
-            )
-        values = list(fractions.values())
-        if all(is_int(v) for v in values):
-            if min(values) < 1 or sum(values) > len(self):
-                raise ValueError(
-                    "Split sizes should be positive and sum to at most the "
-                    f"number of groups ({len(self)}). Received: {fractions}"
-                )
-            sizes = values
-        else:
-            if min(values) <= 0 or abs(sum(values) - 1.0) > 1e-6:
-                raise ValueError(
-                    "Split fractions should be positive and sum to 1. "
-                    f"Received: {fractions} (sum {sum(values)})"
-                )
-            bounds = np.round(np.cumsum(values) * len(self)).astype(int)
-            sizes = np.diff(np.concatenate([[0], bounds])).tolist()
-        scores = [
-            hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).digest()
-            for key in self._keys
-        ]
-        order = sorted(range(len(self)), key=lambda r: (scores[r], r))
-        result, start = {}, 0
-        for name, size in zip(fractions, sizes):
-            rows = np.sort(np.asarray(order[start : start + size], dtype=np.int64))
-            start += size
-            if rows.size == 0:
-                raise ValueError(
-                    f"Split {name!r} would be empty with {len(self)} groups; "
-                    "use larger fractions or more data"
-                )
+        result = {}
+        for name, rows in split_rows(self._keys, fractions, seed).items():
             step = f"split {name!r} (seed {seed}): {rows.size} of {len(self)} groups"
             result[name] = self._derive(rows, range(len(self._languages)), step)
         return result
