@@ -87,9 +87,10 @@ def test_training_matches_the_padded_batch(jit_compile, monkeypatch):
         loss = encoder.fit(data, verbose=0).history["loss"][0]
         return loss, encoder.get_weights()
 
-    # The reference is the eager padded batch: compiling it too would only
-    # check torch.compile against itself, at twice the compile time.
-    plain_loss, plain_weights = train(1, compiled=False)
+    # The reference is the padded batch without buckets: under jax.jit on JAX (one
+    # compile, where eager JAX compiles every op: 34 s -> 29 s alone), eagerly
+    # on PyTorch (compiling it too would check torch.compile against itself).
+    plain_loss, plain_weights = train(1, compiled=keras.backend.backend() == "jax")
     loss, weights = train(bucket_count, compiled=jit_compile)
     np.testing.assert_allclose(loss, plain_loss, rtol=1e-5)
     for a, b in zip(weights, plain_weights):
