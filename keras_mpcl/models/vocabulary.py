@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import hashlib
 from typing import TYPE_CHECKING
 
 import keras_hub
@@ -13,6 +15,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# Learning a WordPiece vocabulary is deterministic but slow (keras-hub's learner
+# is pure Python: 1-3 s for a few hundred short texts), and recipes and tests
+# build a fresh encoder per run from the same texts; so the last few learned
+# vocabularies are kept, keyed by a digest of the inputs (not the texts themselves).
+_LEARNED_WORDPIECE = collections.OrderedDict()
+_LEARNED_WORDPIECE_SIZE = 8
 
 
 def _check_texts(texts):
@@ -57,15 +65,22 @@ def train_wordpiece_tokenizer(
 
     texts = _check_texts(texts)
     normalized = [normalize_text(t, lowercase=lowercase) for t in texts]
-    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        # A plain list would be read as file names.
-        tf.data.Dataset.from_tensor_slices(normalized).batch(1000),
-        vocabulary_size,
-        lowercase=False,
-        strip_accents=False,
-        reserved_tokens=list(BERT_SPECIAL_TOKENS),
-    )
-    return HFBertTokenizer(vocabulary, lowercase=lowercase)
+    digest = hashlib.blake2b(repr((vocabulary_size, normalized)).encode()).digest()
+    vocabulary = _LEARNED_WORDPIECE.get(digest)
+    if vocabulary is None:
+        vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+            # A plain list would be read as file names.
+            tf.data.Dataset.from_tensor_slices(normalized).batch(1000),
+            vocabulary_size,
+            lowercase=False,
+            strip_accents=False,
+            reserved_tokens=list(BERT_SPECIAL_TOKENS),
+        )
+        _LEARNED_WORDPIECE[digest] = vocabulary
+        if len(_LEARNED_WORDPIECE) > _LEARNED_WORDPIECE_SIZE:
+            _LEARNED_WORDPIECE.popitem(last=False)
+    _LEARNED_WORDPIECE.move_to_end(digest)
+    return HFBertTokenizer(list(vocabulary), lowercase=lowercase)
 
 
 def train_sentencepiece_tokenizer(
