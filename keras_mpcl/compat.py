@@ -13,6 +13,7 @@ an encoder does not pay for it.
 """
 
 import importlib
+import itertools
 
 import keras
 
@@ -118,6 +119,37 @@ def fit_preprocessed(model, dataset, **kwargs):
     return keras.Model.fit(model, dataset, **kwargs)
 
 
+# Every MirroredStrategy numbers its collective ops from the same keys, and
+# TensorFlow's runtime keeps them per process: a second strategy's all-gather of
+# another shape fails ("Shape mismatch in the collective instance"). TensorFlow's
+# own tests give each strategy a key base; so does `mirrored_strategy`.
+_MIRRORED_KEY_BASES = itertools.count(start=100_000, step=100_000)
+
+
+def mirrored_strategy(devices=None):
+    """A `tf.distribute.MirroredStrategy` whose collective keys no earlier one used.
+
+    Sets TensorFlow's private `MirroredStrategy._collective_key_base` for the
+    one construction, so a second training with a mirrored strategy in one
+    process (a notebook, a sweep) does not collide with the first.
+
+    Args:
+        devices: list of str or None. As `tf.distribute.MirroredStrategy`'s.
+
+    Returns:
+        A `tf.distribute.MirroredStrategy`.
+    """
+    import tensorflow as tf
+
+    strategy_class = tf.distribute.MirroredStrategy
+    default = strategy_class._collective_key_base
+    strategy_class._collective_key_base = next(_MIRRORED_KEY_BASES)
+    try:
+        return strategy_class(devices=devices)
+    finally:
+        strategy_class._collective_key_base = default
+
+
 def check_private_apis():
     """Raises ImportError naming every private API that this keras / keras-hub lack.
 
@@ -142,6 +174,11 @@ def check_private_apis():
         if not hasattr(Adam, "_all_reduce_sum_gradients"):
             missing.append("keras TensorFlow optimizer `_all_reduce_sum_gradients` "
                            "(AllReducedClippingAdamW overrides it)")
+        import tensorflow as tf
+
+        if not hasattr(tf.distribute.MirroredStrategy, "_collective_key_base"):
+            missing.append("TensorFlow `MirroredStrategy._collective_key_base` "
+                           "(a second mirrored training in one process)")
     if missing:
         raise ImportError(_moved(", ".join(missing)))
 

@@ -35,3 +35,15 @@ def test_keras_and_keras_hub_have_an_upper_pin():
     text = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'"keras>=[\d.]+,<[\d.]+"', text)
     assert re.search(r'"keras-hub>=[\d.]+,<[\d.]+"', text)
+
+
+@pytest.mark.skipif(__import__("keras").backend.backend() != "tensorflow",
+                    reason="TensorFlow's MirroredStrategy")
+def test_each_mirrored_strategy_gets_its_own_collective_keys():
+    # A second mirrored training in one process failed with "Shape mismatch in the
+    # collective instance"; tests/distribution/test_multi_device.py runs two.
+    import tensorflow as tf
+
+    first, second = compat.mirrored_strategy(), compat.mirrored_strategy()
+    assert first.extended._collective_key_base != second.extended._collective_key_base
+    assert tf.distribute.MirroredStrategy._collective_key_base == 0  # the default, restored

@@ -15,6 +15,7 @@ import os
 
 import keras
 
+from keras_mpcl import compat
 from keras_mpcl.distribution.collectives import torch_world
 from keras_mpcl.validation import check_choice, check_int
 
@@ -241,7 +242,7 @@ def _start_tensorflow(strategy, devices, tpu, communication):
         if devices is None and not _tf_logical_devices("GPU"):
             cpus = _tf_logical_devices("CPU")
             devices = [d.name for d in cpus] if len(cpus) > 1 else None
-        engine = tf.distribute.MirroredStrategy(devices=devices)
+        engine = compat.mirrored_strategy(devices)
         return engine, 1, 0
     if strategy == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")

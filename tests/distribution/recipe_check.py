@@ -1,8 +1,7 @@
 """The multi-device recipe (`recipes/distributed/train_distributed.py`) as a check.
 
 The check scripts call `run_recipe_if_asked` after their own checks, so that
-the recipe runs on their devices without a process start of its own; run as a
-script (`recipe_check.py --recipe ARGS`) it runs the recipe alone. Prints
+the recipe runs on their devices without a process start of its own. Prints
 `CHECK recipe` once the recipe has finished.
 """
 
@@ -21,7 +20,3 @@ def run_recipe_if_asked(argv, tag=""):
 
     main(argv[argv.index("--recipe") + 1:])
     print(f"CHECK recipe{tag}", flush=True)
-
-
-if __name__ == "__main__":
-    run_recipe_if_asked(sys.argv)
