@@ -3,6 +3,7 @@
 import pathlib
 import re
 
+import keras
 import pytest
 
 from keras_mpcl import compat
@@ -37,8 +38,7 @@ def test_keras_and_keras_hub_have_an_upper_pin():
     assert re.search(r'"keras-hub>=[\d.]+,<[\d.]+"', text)
 
 
-@pytest.mark.skipif(__import__("keras").backend.backend() != "tensorflow",
-                    reason="TensorFlow's MirroredStrategy")
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's MirroredStrategy")
 def test_each_mirrored_strategy_gets_its_own_collective_keys():
     # A second mirrored training in one process failed with "Shape mismatch in the
     # collective instance"; tests/distribution/test_multi_device.py runs two.
