@@ -121,6 +121,15 @@ class _SentenceEncoderHead:
             buckets,
         )
 
+    def make_train_function(self, force: bool = False) -> Any:
+        # TensorFlow without a strategy builds the optimizer inside the first
+        # trace of the train step; a tf.function that creates variables is
+        # traced twice. Built here, the step is traced once (a tiny BERT's
+        # first fit: 8.5 s -> 4.8 s). JAX and PyTorch build it before as well.
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+        return super().make_train_function(force)
+
     def get_config(self) -> dict[str, Any]:
         config = keras_hub.models.TextEmbedder.get_config(self)
         config.update(

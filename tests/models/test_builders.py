@@ -55,6 +55,24 @@ def test_new_encoder_fits_with_the_loss(architecture, cls):
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
 
+def test_optimizer_is_built_before_the_train_step_is_traced():
+    # TensorFlow built it inside the first trace and so traced the step twice.
+    encoder = _tiny()
+    encoder.compile(optimizer="adamw", loss=MultiPositiveContrastiveLoss())
+    built_at_each_call = []
+    train_step = encoder.train_step
+
+    def recording_train_step(*args):
+        built_at_each_call.append(encoder.optimizer.built)
+        return train_step(*args)
+
+    encoder.train_step = recording_train_step
+    encoder.fit(_dataset(2), verbose=0)
+    assert built_at_each_call and all(built_at_each_call), built_at_each_call
+    # Traced once under tf.function and jax.jit; PyTorch runs it eagerly per step.
+    assert len(built_at_each_call) == (2 if keras.backend.backend() == "torch" else 1)
+
+
 def test_pooling_and_max_length_options():
     encoder = _tiny(pooling="cls", max_length=6)
     assert encoder.pooling_mode == "cls"
