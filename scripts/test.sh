@@ -44,7 +44,8 @@ for backend in $BACKENDS; do
     torch) once=one_backend ;;
     *) once= ;;
   esac
-  KERAS_BACKEND=$backend KERAS_MPCL_ONCE_MARKERS=$once \
+  threads=(); [ "$backend" = torch ] && threads=(OMP_NUM_THREADS=1)
+  env "${threads[@]}" KERAS_BACKEND=$backend KERAS_MPCL_ONCE_MARKERS=$once \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=25 "$@" >"$logs/$backend.log" 2>&1 &
   pids+=($!)
 done
