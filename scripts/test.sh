@@ -44,7 +44,11 @@ for backend in $BACKENDS; do
     torch) once=one_backend ;;
     *) once= ;;
   esac
-  threads=(); [ "$backend" = torch ] && threads=(OMP_NUM_THREADS=1)
+  threads=()
+  case $backend in
+    torch) threads=(OMP_NUM_THREADS=1) ;;
+    tensorflow) threads=(TF_NUM_INTRAOP_THREADS=1) ;;
+  esac
   env "${threads[@]}" KERAS_BACKEND=$backend KERAS_MPCL_ONCE_MARKERS=$once \
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=25 "$@" >"$logs/$backend.log" 2>&1 &
   pids+=($!)
