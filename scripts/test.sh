@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs keras-mpcl with all three backends into a virtual environment and runs
-# the test suite once per Keras backend, the three backends side by side
-# (measured: one thread per process was slower, 23 min against about 16).
+# the test suite once per Keras backend, the three backends side by side.
+# Three suites share two cores, so the PyTorch suite runs with one OpenMP thread
+# and the TensorFlow suite with one intra-op thread: their idle worker threads
+# spin and took CPU from the others (whole suite 14:16 -> 12:53 -> 12:31). JAX
+# keeps its threads: it ends last and then has a core to itself (single-threaded
+# XLA took 13:04; one thread for every backend, measured earlier, 23 min).
 # Tests marked `backend_independent` (pure Python / NumPy / tf.data logic) run
 # once, under TensorFlow, and `one_backend` tests (end-to-end plumbing) once,
 # under PyTorch, so that the three runs end close together. Exits non-zero if
@@ -44,7 +48,7 @@ for backend in $BACKENDS; do
     torch) once=one_backend ;;
     *) once= ;;
   esac
-  threads=()
+  threads=()  # see the top of this file
   case $backend in
     torch) threads=(OMP_NUM_THREADS=1) ;;
     tensorflow) threads=(TF_NUM_INTRAOP_THREADS=1) ;;
