@@ -233,13 +233,15 @@ class DistributionSetup:
 
         Args:
             model: a compiled `keras.Model`; a keras-hub task's
-                `preprocessor` is applied to the batch first.
+                `preprocess_samples` is applied to the batch first.
             batch: one `(inputs, group_ids)` batch (NumPy or tensors).
         """
         x, y = batch[0], batch[1]
-        preprocessor = getattr(model, "preprocessor", None)
-        if preprocessor is not None:
-            x, y = preprocessor(x, y)[:2]
+        if hasattr(model, "preprocess_samples"):
+            # What `fit` maps over its batches (e.g. length chunks under jax.jit).
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(model.preprocess_samples(x, y))
+        elif getattr(model, "preprocessor", None) is not None:
+            x, y = model.preprocessor(x, y)[:2]
         with self.scope():
             # Outside `strategy.run`, so the loss does not gather here.
             y_pred = model(x)

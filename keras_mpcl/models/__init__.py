@@ -10,6 +10,8 @@ from keras_mpcl.models.export import export_sentence_transformers
 from keras_mpcl.models.hf_bert_tokenizer import HFBertTokenizer
 from keras_mpcl.models.hf_bert_tokenizer import normalize_text
 from keras_mpcl.models.length_buckets import call_in_length_buckets
+from keras_mpcl.models.length_buckets import call_on_length_chunks
+from keras_mpcl.models.length_buckets import split_into_length_chunks
 from keras_mpcl.models.model_card import model_card_text
 from keras_mpcl.models.model_card import write_model_card
 from keras_mpcl.models.presets import PresetUnavailableError
@@ -32,6 +34,7 @@ __all__ = [
     "XLMRobertaSentenceEncoder",
     "build_encoder",
     "call_in_length_buckets",
+    "call_on_length_chunks",
     "encode",
     "export_encoder",
     "export_sentence_transformers",
@@ -39,6 +42,7 @@ __all__ = [
     "normalize_text",
     "offline_minilm_path",
     "rematerialize",
+    "split_into_length_chunks",
     "train_sentencepiece_tokenizer",
     "train_wordpiece_tokenizer",
     "write_model_card",

@@ -10,7 +10,10 @@ from keras import ops
 
 from keras_mpcl.backend import is_traced_by_jax_jit
 from keras_mpcl.models.length_buckets import call_in_length_buckets
+from keras_mpcl.models.length_buckets import call_on_length_chunks
+from keras_mpcl.models.length_buckets import is_split_into_length_chunks
 from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
+from keras_mpcl.models.length_buckets import split_into_length_chunks
 from keras_mpcl.normalization import l2_normalize
 from keras_mpcl.validation import check_choice
 from keras_mpcl.validation import check_int
@@ -33,6 +36,15 @@ def _check_head_args(pooling_mode, projection_dim, projection_activation):
             "`projection_activation` needs a projection head: set `projection_dim`. "
             f"Received: `projection_activation` = {projection_activation!r}"
         )
+
+
+def _batch_shards() -> int:
+    """How many devices a Keras distribution shards each batch over (1 without one)."""
+    distribution = keras.distribution.distribution()
+    if distribution is None or getattr(distribution, "batch_dim_name", None) is None:
+        return 1
+    mesh = distribution.device_mesh
+    return int(mesh.shape[mesh.axis_names.index(distribution.batch_dim_name)])
 
 
 class _SentenceEncoderHead:
@@ -103,6 +115,11 @@ class _SentenceEncoderHead:
         training: bool | None = None,
         mask: Tensor | None = None,
     ) -> Tensor:
+        if is_split_into_length_chunks(inputs):
+            return call_on_length_chunks(
+                lambda chunk: super(_SentenceEncoderHead, self).call(chunk, training=training),
+                inputs,
+            )
         buckets = getattr(self, "length_buckets", 1)  # unset while Functional builds
         if (
             buckets == 1
@@ -120,6 +137,39 @@ class _SentenceEncoderHead:
             inputs,
             buckets,
         )
+
+    def _assert_input_compatibility(self, arg_0: Any) -> None:
+        # A batch split into length chunks holds the input spec's tensors once
+        # per chunk; each chunk is checked when it is encoded.
+        if not is_split_into_length_chunks(arg_0):
+            super()._assert_input_compatibility(arg_0)
+
+    def preprocess_samples(self, x: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        # `fit`, `evaluate` and `predict` map this over batches in `tf.data`.
+        # Compiled steps (XLA, `jax.jit`) need static shapes, so their length
+        # buckets are cut here, at fixed widths, rather than in `call`.
+        data = super().preprocess_samples(x, y=y, sample_weight=sample_weight)
+        if not self._splits_batches_into_length_chunks():
+            return data
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, dict) and "padding_mask" in x:
+            x = split_into_length_chunks(x, self.length_buckets, _batch_shards())
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    def _splits_batches_into_length_chunks(self) -> bool:
+        if getattr(self, "length_buckets", 1) == 1 or keras.backend.backend() == "torch":
+            return False
+        if getattr(self, "jit_compile", False) is not True:
+            return False
+        if keras.backend.backend() == "tensorflow" and (
+            self.distribute_strategy.num_replicas_in_sync > 1
+        ):
+            raise length_buckets_under_xla_error(
+                "`length_buckets` > 1 under XLA with several TensorFlow replicas",
+                "Compile with `jit_compile=False` (the buckets are then cut per replica "
+                "inside the step), or use `length_buckets=1`.",
+            )
+        return True
 
     def make_train_function(self, force: bool = False) -> Any:
         # TensorFlow without a strategy builds the optimizer inside the first
@@ -171,9 +221,11 @@ _ENCODER_DOC = """{summary}
         length_buckets: int. Encode a padded batch in this many chunks of
             rows of similar length, each trimmed to its longest row: the same
             embeddings with less work on padding (see
-            `keras_mpcl.models.call_in_length_buckets`). Needs run-time shapes:
-            compile with `jit_compile=False` on TensorFlow and JAX (PyTorch:
-            either). Defaults to `1` (off).
+            `keras_mpcl.models.call_in_length_buckets`). Under XLA and
+            `jax.jit`, `fit`, `evaluate` and `predict` cut the batch in the
+            `tf.data` pipeline instead, padding each chunk to one of a few
+            fixed widths (`keras_mpcl.models.split_into_length_chunks`): one
+            compile per combination of widths. Defaults to `1` (off).
         **kwargs: `keras_hub.models.Task` arguments (`name`, `compile`, ...).
 """
 

@@ -412,17 +412,6 @@ def train(
                 jit_compile=config.train.jit_compile,
             )
         if config.train.length_buckets > 1:
-            if keras.backend.backend() != "torch" and encoder.jit_compile:
-                from keras_mpcl.models.length_buckets import (
-                    length_buckets_under_xla_error,
-                )
-
-                raise length_buckets_under_xla_error(
-                    f"`train.length_buckets` = {config.train.length_buckets}",
-                    "Fix it with `--set train.jit_compile=false` (slow on JAX: prefer "
-                    "TensorFlow or PyTorch) or `--set train.length_buckets=1`.",
-                    ConfigError,
-                )
             encoder.length_buckets = config.train.length_buckets
         if config.train.remat:
             if keras.backend.backend() == "torch" and encoder.jit_compile:
@@ -529,11 +518,16 @@ def _check_cached_training(config, encoder):
         raise remat_under_torch_compile_error(
             cached, "Fix it with `--set train.jit_compile=auto`.", ConfigError
         )
-    if backend == "jax" and config.train.length_buckets > 1:
-        # The JAX cached step's mini-batch loop is a `jax.lax.scan`: traced.
+    if config.train.length_buckets > 1 and (
+        backend == "jax" or (backend == "tensorflow" and encoder.jit_compile)
+    ):
+        # The JAX cached step's mini-batch loop is a `jax.lax.scan`, traced; XLA
+        # needs the buckets cut in the pipeline, where there are no mini-batches.
         raise length_buckets_under_xla_error(
-            f"`train.length_buckets` = {config.train.length_buckets} with {cached} on JAX",
-            "Fix it with `--set train.length_buckets=1`.",
+            f"`train.length_buckets` = {config.train.length_buckets} with {cached} on "
+            f"{'JAX' if backend == 'jax' else 'TensorFlow with XLA'}",
+            "Fix it with `--set train.length_buckets=1`"
+            + ("." if backend == "jax" else " or `--set train.jit_compile=false`."),
             ConfigError,
         )
 

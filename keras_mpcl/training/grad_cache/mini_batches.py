@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_mpcl.models.length_buckets import is_split_into_length_chunks
+from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
+
 # The name Keras gives the state variable of every `keras.random.SeedGenerator`
 # (dropout layers hold one each); public, unlike the layers' generator lists.
 _SEED_STATE_NAME = "seed_generator_state"
@@ -56,6 +59,12 @@ def take_rows(inputs, rows):
 
 def batch_size(inputs):
     """The number of rows of a (nested) batch: an int, or a scalar tensor if unknown."""
+    if is_split_into_length_chunks(inputs):
+        # Its chunks have different widths: there are no rows to cut mini-batches from.
+        raise length_buckets_under_xla_error(
+            "`length_buckets` > 1 with `cached_training` under XLA",
+            "Compile with `jit_compile=False` (TensorFlow), or use `length_buckets=1`.",
+        )
     first = keras.tree.flatten(inputs)[0]
     static = first.shape[0]
     return static if static is not None else ops.shape(first)[0]

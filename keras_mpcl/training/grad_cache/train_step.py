@@ -52,9 +52,9 @@ def cached_training(encoder: ModelT, mini_batch_size: int = 32) -> ModelT:
     `jax.lax.scan` (JAX) and a Python loop (PyTorch, eager execution only).
 
     Combinations: `keras_mpcl.models.rematerialize` works with it (both pin
-    the same dropout seeds). `length_buckets` > 1 works where it works
-    without caching (TensorFlow without XLA, PyTorch), and is refused on
-    JAX, whose mini-batch loop is traced. Models that add losses of their
+    the same dropout seeds). `length_buckets` > 1 works on TensorFlow
+    without XLA and on PyTorch, and is refused on JAX and under XLA, whose
+    mini-batch loops are traced. Models that add losses of their
     own (`add_loss`, regularizers) are refused: only the compiled loss is
     back-propagated through the embeddings. Distributed: TensorFlow's
     `MirroredStrategy`, JAX's `DataParallel` and PyTorch DDP
