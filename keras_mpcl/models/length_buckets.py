@@ -9,6 +9,7 @@ combination of widths; the model then runs `call_on_length_chunks`.
 
 from __future__ import annotations
 
+import collections.abc
 from typing import TYPE_CHECKING
 
 from keras import ops
@@ -197,4 +198,5 @@ def call_on_length_chunks(
 
 def is_split_into_length_chunks(inputs: Any) -> bool:
     """Whether `inputs` is the output of `split_into_length_chunks`."""
-    return isinstance(inputs, dict) and LENGTH_CHUNKS in inputs
+    # A Mapping: TensorFlow hands a traced function's dicts over wrapped.
+    return isinstance(inputs, collections.abc.Mapping) and LENGTH_CHUNKS in inputs
