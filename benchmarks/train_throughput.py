@@ -22,7 +22,8 @@ Arms, each in its own subprocess:
   similar length, each trimmed to its longest row),
   `tensorflow_buckets_remat` (both), `jax_buckets` and `tensorflow_xla_buckets`
   (compiled: the batch cut once, before timing, into 4 chunks padded to fixed
-  widths, as `fit` does in its pipeline): `build_encoder(folder)`
+  widths, as `fit` does in its pipeline), `jax_buckets8` and `torch_buckets8`
+  (8 chunks): `build_encoder(folder)`
   trained with `train_on_batch` on the token ids, loss
   `MultiPositiveContrastiveLoss(anchors="first", temperature=0.05)` (the same
   InfoNCE as the baseline: each English anchor against all German rows),

@@ -198,5 +198,4 @@ def call_on_length_chunks(
 
 def is_split_into_length_chunks(inputs: Any) -> bool:
     """Whether `inputs` is the output of `split_into_length_chunks`."""
-    # A Mapping: TensorFlow hands a traced function's dicts over wrapped.
     return isinstance(inputs, collections.abc.Mapping) and LENGTH_CHUNKS in inputs
