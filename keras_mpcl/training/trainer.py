@@ -411,8 +411,21 @@ def train(
                 loss=make_loss(config),
                 jit_compile=config.train.jit_compile,
             )
-        if config.train.length_buckets > 1:
-            encoder.length_buckets = config.train.length_buckets
+        if config.train.length_buckets > 1 and (
+            setup.backend == "tensorflow" and encoder.jit_compile and setup.num_replicas > 1
+        ):
+            # XLA takes the buckets cut in the pipeline, and Keras splits that
+            # batch between replicas row by row, which would mix the chunks up.
+            from keras_mpcl.models.length_buckets import length_buckets_under_xla_error
+
+            raise length_buckets_under_xla_error(
+                f"`train.length_buckets` = {config.train.length_buckets} under XLA with "
+                f"{setup.num_replicas} TensorFlow replicas",
+                "Fix it with `--set train.jit_compile=false` (each replica then cuts its own "
+                "buckets inside the step) or `--set train.length_buckets=1`.",
+                ConfigError,
+            )
+        encoder.length_buckets = config.train.length_buckets
         if config.train.remat:
             if keras.backend.backend() == "torch" and encoder.jit_compile:
                 from keras_mpcl.models.remat import remat_under_torch_compile_error

@@ -147,7 +147,10 @@ def test_multi_device_training_equals_single_device_training(backend, request):
     if keras.backend.backend() != backend:
         pytest.skip(f"runs in the {backend} run of the suite")
     checks, _ = request.getfixturevalue("train_runs")
-    assert set(checks) == {"train_equal", "no_repeats", "recipe"}, checks
+    expected = {"train_equal", "no_repeats", "recipe"}
+    if keras.backend.backend() == "tensorflow":
+        expected.add("xla_buckets_refused")
+    assert set(checks) == expected, checks
 
 
 @pytest.mark.slow

@@ -10,9 +10,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_mpcl import distribution  # noqa: E402
+from keras_mpcl.training import ConfigError  # noqa: E402
 from keras_mpcl.training import train  # noqa: E402
 from keras_mpcl.training import data as run_data_lib  # noqa: E402
 from distribution.recipe_check import run_recipe_if_asked  # noqa: E402
@@ -34,6 +36,16 @@ multi = train(multi_config)
 assert multi.num_replicas == REPLICAS, multi.num_replicas
 np.testing.assert_allclose(multi.history["loss"], single.history["loss"], rtol=1e-4, atol=1e-4)
 print("CHECK train_equal", single.history["loss"], multi.history["loss"], flush=True)
+
+if keras.backend.backend() == "tensorflow":
+    # Length buckets under XLA on several TensorFlow replicas: refused before any step.
+    try:
+        train(tiny_config(f"{OUT}/xla_buckets", common + [
+            "data.groups_per_batch=4", "train.strategy=auto", "train.length_buckets=2",
+            "train.jit_compile=true"]))
+    except ConfigError as error:
+        assert "train.jit_compile=false" in str(error), error
+        print("CHECK xla_buckets_refused", flush=True)
 
 # No group and no text twice in one global step, across epoch boundaries.
 setup = distribution.configure("auto")
