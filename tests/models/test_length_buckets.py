@@ -71,7 +71,6 @@ def test_chunks_are_trimmed_to_their_longest_row():
 def test_training_matches_the_padded_batch(jit_compile, monkeypatch):
     # Compiling every chunk width costs seconds: two buckets keep that affordable
     # and still give two different widths.
-    compiles_per_width = jit_compile or keras.backend.backend() == "jax"
     if jit_compile and keras.backend.backend() == "torch":
         # What length buckets can break under torch.compile is Dynamo's tracing
         # (guards, recompiles per width) and AOT autograd; inductor's C++ code
@@ -79,7 +78,7 @@ def test_training_matches_the_padded_batch(jit_compile, monkeypatch):
         import torch
 
         monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
-    num_layers, bucket_count = (1, 2) if compiles_per_width else (2, 4)
+    num_layers, bucket_count = (1, 2) if jit_compile else (2, 4)
 
     def train(buckets, compiled):
         encoder = _build(num_layers=num_layers)
@@ -88,7 +87,7 @@ def test_training_matches_the_padded_batch(jit_compile, monkeypatch):
                         loss=MultiPositiveContrastiveLoss(), jit_compile=compiled)
         # Two steps eagerly; one where compiling each width dominates.
         data = tf.data.Dataset.from_tensors((tf.constant(TEXTS), tf.constant(IDS))).repeat(
-            1 if compiles_per_width else 2)
+            1 if jit_compile else 2)
         loss = encoder.fit(data, verbose=0).history["loss"][0]
         return loss, encoder.get_weights()
 
