@@ -23,7 +23,9 @@ Arms, each in its own subprocess:
   `tensorflow_buckets_remat` (both), `jax_buckets` and `tensorflow_xla_buckets`
   (compiled: the batch cut once, before timing, into 4 chunks padded to fixed
   widths, as `fit` does in its pipeline), `jax_buckets8` and `torch_buckets8`
-  (8 chunks): `build_encoder(folder)`
+  (8 chunks), `tensorflow_buckets_remat1` / `_remat2` / `_remat3` and
+  `tensorflow_buckets8` (4 chunks with only the first 1 / 2 / 3 of the 6
+  transformer layers recomputed; 8 chunks): `build_encoder(folder)`
   trained with `train_on_batch` on the token ids, loss
   `MultiPositiveContrastiveLoss(anchors="first", temperature=0.05)` (the same
   InfoNCE as the baseline: each English anchor against all German rows),
@@ -73,8 +75,9 @@ LEARNING_RATE = 2e-5
 TEMPERATURE = 0.05  # = 1 / MultipleNegativesRankingLoss' default scale of 20
 PROTOCOL = "@@"  # prefix of the worker's answers on stdout; anything else is library noise
 ARMS = {
-    # name: (KERAS_BACKEND, jit_compile, remat, length_buckets); "st" is the
-    # sentence-transformers baseline.
+    # name: (KERAS_BACKEND, jit_compile, remat, length_buckets); remat is
+    # False, True (every layer) or how many layers from the first; "st" is
+    # the sentence-transformers baseline.
     "st": ("torch", None, False, 1),
     "tensorflow_xla": ("tensorflow", True, False, 1),
     "tensorflow": ("tensorflow", False, False, 1),
@@ -91,6 +94,10 @@ ARMS = {
     "tensorflow_xla_buckets": ("tensorflow", True, False, 4),
     "jax_buckets8": ("jax", True, False, 8),
     "torch_buckets8": ("torch", False, False, 8),
+    "tensorflow_buckets_remat1": ("tensorflow", False, 1, 4),
+    "tensorflow_buckets_remat2": ("tensorflow", False, 2, 4),
+    "tensorflow_buckets_remat3": ("tensorflow", False, 3, 4),
+    "tensorflow_buckets8": ("tensorflow", False, False, 8),
 }
 DEFAULT_ARMS = ["tensorflow_xla", "tensorflow", "jax", "torch"]
 
@@ -272,7 +279,7 @@ def _keras_step(folder, token_ids, precision, dropout, threads, jit_compile, rem
         jit_compile=jit_compile,
     )
     if remat:
-        rematerialize(encoder)
+        rematerialize(encoder, num_layers=None if remat is True else remat)
     encoder.length_buckets = length_buckets
     x = {"token_ids": token_ids, "padding_mask": token_ids > 0,
          "segment_ids": np.zeros_like(token_ids)}

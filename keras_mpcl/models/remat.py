@@ -102,12 +102,17 @@ def _rematerialize_layer(layer):
     object.__setattr__(layer, "_keras_mpcl_remat", True)
 
 
-def rematerialize(encoder: ModelT) -> ModelT:
-    """Recomputes each transformer layer in the backward pass instead of storing it.
+def rematerialize(encoder: ModelT, num_layers: int | None = None) -> ModelT:
+    """Recomputes transformer layers in the backward pass instead of storing them.
 
-    Training keeps only the input of every transformer layer and recomputes
-    the layer's activations (attention scores, the feed-forward block) when
-    its gradient is needed, for about one more forward pass of compute.
+    Training keeps only the input of each rematerialised transformer layer
+    and recomputes the layer's activations (attention scores, the
+    feed-forward block) when its gradient is needed: for `k` of `L` layers,
+    about `k / L` of the activation memory is saved for `k / L` of a forward
+    pass more compute. `num_layers` trades the two: the first `num_layers`
+    layers are rematerialised, the lowest ones, whose recomputation comes
+    last in the backward pass, when the activations of the layers above are
+    already freed.
     Dropout masks are the same in the forward pass and the recomputation, so
     gradients equal those of the plain model. How much the step's peak
     memory falls depends on the backend: on TensorFlow it falls; PyTorch
@@ -124,6 +129,8 @@ def rematerialize(encoder: ModelT) -> ModelT:
     Args:
         encoder: a keras-mpcl sentence encoder, a keras-hub task or a
             keras-hub backbone with a `transformer_layers` list.
+        num_layers: int or None. How many transformer layers, from the
+            first, to rematerialise. Defaults to `None`: all of them.
 
     Returns:
         The same `encoder`, modified in place.
@@ -135,7 +142,7 @@ def rematerialize(encoder: ModelT) -> ModelT:
     ...     {"hidden_dim": 16, "num_layers": 2, "num_heads": 2,
     ...      "intermediate_dim": 32, "vocabulary_size": 120},
     ...     texts=["hello world", "hallo welt", "bonjour le monde"])
-    >>> encoder = keras_mpcl.models.rematerialize(encoder)
+    >>> encoder = keras_mpcl.models.rematerialize(encoder, num_layers=1)
     >>> encoder.compile(optimizer="adam",
     ...                 loss=keras_mpcl.MultiPositiveContrastiveLoss())
     >>> history = encoder.fit(
@@ -159,7 +166,17 @@ def rematerialize(encoder: ModelT) -> ModelT:
         encoder.jit_compile
     ):
         raise remat_under_torch_compile_error()
-    for layer in layers:
+    if num_layers is None:
+        num_layers = len(layers)
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not (
+        1 <= num_layers <= len(layers)
+    ):
+        raise ValueError(
+            f"`num_layers` must be an int from 1 to {len(layers)} (the "
+            f"transformer layers of {type(backbone).__name__}), or None for "
+            f"all of them. Received: num_layers={num_layers!r}"
+        )
+    for layer in layers[:num_layers]:
         if not getattr(layer, "_keras_mpcl_remat", False):
             _rematerialize_layer(layer)
     return encoder

@@ -86,6 +86,22 @@ def boolean(key, value):
     return value
 
 
+def bool_or_count(key, value):
+    """Checks `true`, `false` or an int >= 0 (`0` is `false`).
+
+    Examples:
+
+    >>> bool_or_count("train.remat", 2), bool_or_count("train.remat", "yes")
+    (2, True)
+    """
+    if is_int(value) and value >= 0:
+        return int(value) or False
+    try:
+        return boolean(key, value)
+    except ConfigError:
+        raise bad_value(key, "true, false or an int >= 0", value) from None
+
+
 def one_of(choices):
     """The check of a value among `choices`."""
 

@@ -110,7 +110,9 @@ class TrainSection:
                                 "MultiWorkerMirroredStrategy collectives")
     verbose: int = _field(1, check.one_of((0, 1, 2)), "Keras progress: 0 silent, 1 bar, 2 one line per epoch")
     tensorboard: bool = _field(True, check.boolean, "write TensorBoard logs")
-    remat: bool = _field(False, check.boolean, "recompute transformer layers in the backward pass: less memory, more compute")
+    remat: typing.Any = _field(
+        False, check.bool_or_count,
+        "recompute transformer layers in the backward pass: less memory, more compute (true: all; N: the first N)")
     length_buckets: int = _field(1, check.int_at_least(1), "encode each batch in N chunks of similar length (less padding work; under XLA / jax.jit: fixed chunk widths, a few compiles)")
     mini_batch_size: int = _field(
         0, check.int_at_least(0),

@@ -26,6 +26,7 @@ from keras_mpcl.training import data as run_data_lib
 from keras_mpcl.training import report
 from keras_mpcl.training.callbacks import training_callbacks
 from keras_mpcl.training.config import ConfigError
+from keras_mpcl.training.config_checks import fix_hint
 from keras_mpcl.training.config import TrainingConfig
 from keras_mpcl.training.config import to_toml
 from keras_mpcl.training.resumption import BACKUP_DIR
@@ -433,7 +434,7 @@ def train(
                 raise remat_under_torch_compile_error(
                     "`train.remat`", "Fix it with `--set train.jit_compile=auto`.", ConfigError
                 )
-            rematerialize(encoder)
+            _rematerialize(encoder, config.train.remat)
         if config.train.mini_batch_size:
             _check_cached_training(config, encoder)
             cached_training(encoder, config.train.mini_batch_size)
@@ -518,6 +519,14 @@ def train(
         num_replicas=setup.num_replicas,
         worker_index=setup.worker_index,
     )
+
+
+def _rematerialize(encoder, remat):
+    """`train.remat`: every transformer layer (`true`) or the first N (an int)."""
+    try:
+        rematerialize(encoder, num_layers=None if remat is True else remat)
+    except ValueError as error:
+        raise ConfigError(f"`train.remat` = {remat!r}: {error}.{fix_hint('train.remat')}") from None
 
 
 def _check_cached_training(config, encoder):

@@ -54,6 +54,25 @@ def test_training_matches_the_plain_encoder_with_dropout(architecture, jit_compi
         np.testing.assert_allclose(remat, plain, rtol=1e-4, atol=1e-5)
 
 
+def test_the_first_layers_only_match_the_plain_encoder_and_the_rest_stay_plain():
+    jit_compile = keras.backend.backend() == "jax"
+    plain_loss, plain_weights = _train(_build(), jit_compile)
+    encoder = rematerialize(_build(), num_layers=1)
+    flags = [getattr(layer, "_keras_mpcl_remat", False)
+             for layer in encoder.backbone.transformer_layers]
+    assert flags == [True, False]
+    remat_loss, remat_weights = _train(encoder, jit_compile)
+    np.testing.assert_allclose(remat_loss, plain_loss, rtol=1e-5)
+    for plain, remat in zip(plain_weights, remat_weights):
+        np.testing.assert_allclose(remat, plain, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("num_layers", [0, 3, True, 1.0])
+def test_a_number_of_layers_the_encoder_lacks_is_refused(num_layers):
+    with pytest.raises(ValueError, match=r"`num_layers` must be an int from 1 to 2"):
+        rematerialize(_build(), num_layers=num_layers)
+
+
 def test_dropout_is_on_so_the_check_can_fail():
     # Different dropout seeds (no set_random_seed before training) must give
     # different weights, or the test above would hold trivially.

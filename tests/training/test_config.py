@@ -45,6 +45,9 @@ COERCIONS = [
     ("learning_rate=3", "optimizer", "learning_rate", 3.0),  # int -> float
     ("train.steps=80", "train", "steps", 80),
     ("tensorboard=false", "train", "tensorboard", False),
+    ("train.remat=2", "train", "remat", 2),
+    ("train.remat=0", "train", "remat", False),
+    ("train.remat=yes", "train", "remat", True),
     ("tensorboard=yes", "train", "tensorboard", True),
     ("objective=cl", "loss", "objective", "cl"),
     ("encoder.source=/tmp/some folder", "encoder", "source", "/tmp/some folder"),
@@ -114,6 +117,7 @@ def test_describe_lists_every_key():
 
 
 ERRORS = [
+    (["train.remat=-1"], "`train.remat` should be true, false or an int >= 0. Received: `train.remat` = -1"),
     (["data.group_size=1"], "`data.group_size` should be an int >= 2. Received: `data.group_size` = 1"),
     (["data.grup_size=3"], "Unknown config key `data.grup_size`. Did you mean `data.group_size`?"),
     (["lerning_rate=1"], "Did you mean `learning_rate`?"),

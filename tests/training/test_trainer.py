@@ -188,6 +188,19 @@ def test_sentencepiece_encoder_trains_across_epochs_with_remat(tmp_path):
     assert all(getattr(layer, "_keras_mpcl_remat", False) for layer in layers)
 
 
+def test_remat_of_the_first_layers_and_more_layers_than_the_encoder_has(tmp_path):
+    two_layers = ("encoder.random={vocabulary_size=200, num_layers=2, num_heads=2, "
+                  "hidden_dim=16, intermediate_dim=32, dropout=0.1}")
+    config = tiny_config(tmp_path, [two_layers, "train.remat=1", "train.steps=2",
+                                    "train.checkpoint_every=2"])
+    result = train(config)
+    layers = result.encoder.backbone.transformer_layers
+    assert [getattr(layer, "_keras_mpcl_remat", False) for layer in layers] == [True, False]
+    config = tiny_config(tmp_path / "too_many", [two_layers, "train.remat=3", "train.steps=2"])
+    with pytest.raises(ConfigError, match=r"`train.remat` = 3.*from 1 to 2.*--set train.remat="):
+        train(config)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile only")
 def test_remat_with_torch_compile_is_a_config_error(tmp_path):
     config = tiny_config(tmp_path, ["train.remat=true", "train.jit_compile=true",
